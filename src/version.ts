@@ -1,0 +1,1 @@
+export const operatorVersion = '0.1.0';
