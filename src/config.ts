@@ -1,0 +1,115 @@
+import type { IscApiVersion } from './isc/client.ts';
+
+/** Operator settings, read from the environment so that a Deployment sets them declaratively. */
+export interface OperatorConfig {
+  kubeconfigPath: string | undefined;
+  isc: {
+    baseUrl: string;
+    apiVersion: IscApiVersion;
+    /** Set directly, or read from `credentialsSecret` at start. */
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    credentialsSecret: { namespace: string; name: string } | undefined;
+    rateLimitPer10s: number;
+  };
+  sourceName: string;
+  identityProfileName: string;
+  ownerIdentityId: string | undefined;
+  workers: number;
+  resyncSeconds: number;
+  identityProcessingIntervalSeconds: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads the configuration from environment variables (documented in the README) and rejects
+ * missing or malformed values with a message naming the variable.
+ */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const problems: string[] = [];
+
+  const baseUrl = env.ISC_BASE_URL?.trim();
+  if (!baseUrl) problems.push('ISC_BASE_URL is missing (e.g. https://acme.api.identitynow.com)');
+  else if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
+    problems.push(`ISC_BASE_URL "${baseUrl}" is not an http(s) URL`);
+  }
+
+  const apiVersion = env.ISC_API_VERSION ?? 'v2025';
+  if (apiVersion !== 'v2025' && apiVersion !== 'per-service') {
+    problems.push(`ISC_API_VERSION "${apiVersion}" is invalid; use v2025 or per-service`);
+  }
+
+  let credentialsSecret: OperatorConfig['isc']['credentialsSecret'];
+  const secretRef = env.ISC_CREDENTIALS_SECRET?.trim();
+  if (secretRef) {
+    const [namespace, name, extra] = secretRef.split('/');
+    if (!namespace || !name || extra !== undefined) {
+      problems.push(`ISC_CREDENTIALS_SECRET "${secretRef}" must be namespace/name`);
+    } else {
+      credentialsSecret = { namespace, name };
+    }
+  }
+  const clientId = env.ISC_CLIENT_ID || undefined;
+  const clientSecret = env.ISC_CLIENT_SECRET || undefined;
+  if (!credentialsSecret && (!clientId || !clientSecret)) {
+    problems.push(
+      'ISC credentials are missing: set ISC_CREDENTIALS_SECRET=namespace/name (a Secret with ' +
+        'keys clientId and clientSecret) or ISC_CLIENT_ID and ISC_CLIENT_SECRET',
+    );
+  }
+
+  const rateLimitPer10s = positiveInteger(env, 'ISC_RATE_LIMIT_PER_10S', 100, problems);
+  const workers = positiveInteger(env, 'OPERATOR_WORKERS', 4, problems);
+  const resyncSeconds = positiveInteger(env, 'OPERATOR_RESYNC_SECONDS', 600, problems);
+  const identityProcessingIntervalSeconds = positiveInteger(
+    env,
+    'ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS',
+    30,
+    problems,
+  );
+
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return {
+    kubeconfigPath: env.KUBECONFIG || undefined,
+    isc: {
+      baseUrl: baseUrl!,
+      apiVersion: apiVersion as IscApiVersion,
+      clientId,
+      clientSecret,
+      credentialsSecret,
+      rateLimitPer10s,
+    },
+    sourceName: env.ISC_SOURCE_NAME || 'Service Accounts',
+    identityProfileName: env.ISC_IDENTITY_PROFILE_NAME || 'Service Accounts',
+    ownerIdentityId: env.ISC_OWNER_IDENTITY_ID || undefined,
+    workers,
+    resyncSeconds,
+    identityProcessingIntervalSeconds,
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}
+
+function positiveInteger(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  problems: string[],
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    problems.push(`${name} "${raw}" must be a positive integer`);
+    return fallback;
+  }
+  return value;
+}

@@ -1,0 +1,392 @@
+import { randomUUID } from 'node:crypto';
+import { type Informer, type KubeConfig, type ObjectCache, makeInformer } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { IscApi } from '../isc/api.ts';
+import { isConflict, ServiceAccountResources } from '../kube/client.ts';
+import {
+  group,
+  objectKey,
+  reconcileNowAnnotation,
+  type ServiceAccount,
+  type ServiceAccountStatus,
+  serviceAccountPlural,
+  splitKey,
+  version,
+} from '../kube/types.ts';
+import { setCondition } from './conditions.ts';
+import { classifyFailure, type Failure } from './errors.ts';
+import { WorkQueue } from './queue.ts';
+import { type Outcome, type ReconcileResult, reconcileServiceAccount } from './reconcile.ts';
+import type { TenantSetup } from './tenant.ts';
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  api: IscApi;
+  tenant: TenantSetup;
+  logger: Logger;
+  /** Reconciles running at once. */
+  workers?: number;
+  /** First and longest delay between polls while ISC finishes asynchronous work, in ms. */
+  waitInitialMs?: number;
+  waitMaxMs?: number;
+  /** Delay before a stalled resource is tried again without any change, in ms. */
+  stalledRetryMs?: number;
+  /** Period of the full resync that re-reconciles every resource, in ms. */
+  resyncMs?: number;
+  accountCreateTimeoutMs?: number;
+}
+
+type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAccount>;
+
+/**
+ * Watches ServiceAccount resources and reconciles each against ISC. Keys flow from the informer
+ * into a de-duplicating queue; a fixed number of workers drain it; each outcome becomes status
+ * conditions and a requeue decision in one place (`finish`).
+ */
+export class ServiceAccountController {
+  private readonly options: Required<Omit<ControllerOptions, 'kubeConfig' | 'api' | 'tenant' | 'logger'>>;
+  private readonly resources: ServiceAccountResources;
+  private readonly api: IscApi;
+  private readonly tenant: TenantSetup;
+  private readonly logger: Logger;
+  private readonly informer: ServiceAccountInformer;
+  private readonly queue: WorkQueue;
+  private readonly waits = new Map<string, number>();
+  private readonly workers: Promise<void>[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private informerFailures = 0;
+  private stopped = false;
+  synced = false;
+
+  constructor(options: ControllerOptions) {
+    this.options = {
+      workers: options.workers ?? 4,
+      waitInitialMs: options.waitInitialMs ?? 1_000,
+      waitMaxMs: options.waitMaxMs ?? 60_000,
+      stalledRetryMs: options.stalledRetryMs ?? 300_000,
+      resyncMs: options.resyncMs ?? 600_000,
+      accountCreateTimeoutMs: options.accountCreateTimeoutMs ?? 600_000,
+    };
+    this.resources = new ServiceAccountResources(options.kubeConfig);
+    this.api = options.api;
+    this.tenant = options.tenant;
+    this.logger = options.logger.child({ controller: 'serviceaccount' });
+    this.queue = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
+    this.informer = makeInformer<ServiceAccount>(
+      options.kubeConfig,
+      `/apis/${group}/${version}/${serviceAccountPlural}`,
+      () => this.resources.listAll(),
+    );
+  }
+
+  /** Starts the informer and waits for its first complete list before any worker runs. */
+  async start(): Promise<void> {
+    const enqueue = (resource: ServiceAccount) => this.queue.add(objectKey(resource));
+    this.informer.on('add', enqueue);
+    this.informer.on('update', enqueue);
+    this.informer.on('delete', (resource) => {
+      this.waits.delete(objectKey(resource));
+      this.queue.forget(objectKey(resource));
+    });
+    this.informer.on('error', (error) => this.restartInformer(error));
+    this.informer.on('connect', () => this.logger.debug('watch connected'));
+
+    await this.startInformer();
+    for (let i = 0; i < this.options.workers; i++) this.workers.push(this.work());
+    this.resyncTimer = setInterval(() => this.resync(), this.options.resyncMs);
+    this.resyncTimer.unref();
+    this.logger.info({ workers: this.options.workers }, 'controller started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.restartTimer);
+    this.queue.shutdown();
+    await this.informer.stop();
+    await Promise.all(this.workers);
+    this.logger.info('controller stopped');
+  }
+
+  /** Every resource the informer currently holds. */
+  list(): readonly ServiceAccount[] {
+    return this.informer.list();
+  }
+
+  private async startInformer(): Promise<void> {
+    while (!this.stopped) {
+      let failure: unknown;
+      const onError = (error: unknown) => {
+        failure = error;
+      };
+      this.informer.on('error', onError);
+      await this.informer.start();
+      this.informer.off('error', onError);
+      if (failure === undefined) {
+        this.synced = true;
+        this.informerFailures = 0;
+        return;
+      }
+      const delayMs = this.informerDelay();
+      this.logger.warn({ err: describe(failure), delayMs }, 'initial list failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+
+  /** The client's watch stops for good on errors other than 410 Gone and timeouts. */
+  private restartInformer(error: unknown): void {
+    if (this.stopped || !this.synced || this.restartTimer !== undefined) return;
+    const delayMs = this.informerDelay();
+    this.logger.warn({ err: describe(error), delayMs }, 'watch failed; restarting');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopped) return;
+      this.informer.start().then(
+        () => {
+          this.informerFailures = 0;
+        },
+        (startError: unknown) => this.restartInformer(startError),
+      );
+    }, delayMs);
+  }
+
+  private informerDelay(): number {
+    this.informerFailures++;
+    return Math.min(500 * 2 ** this.informerFailures, 30_000);
+  }
+
+  private resync(): void {
+    for (const resource of this.informer.list()) this.queue.add(objectKey(resource));
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.process(key);
+      } catch (error) {
+        this.logger.error({ key, err: describe(error) }, 'unexpected error in worker');
+        this.queue.addRateLimited(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const cached = this.informer.get(name, namespace);
+    if (!cached || cached.metadata.deletionTimestamp) return;
+    // Reconcile a copy: the reconcile updates resourceVersion after its own writes.
+    const resource = structuredClone(cached);
+    const logger = this.logger.child({
+      namespace,
+      name,
+      generation: resource.metadata.generation,
+      reconcileId: randomUUID(),
+    });
+
+    let result: ReconcileResult | { failure: Failure };
+    try {
+      result = await reconcileServiceAccount(
+        {
+          resources: this.resources,
+          api: this.api,
+          tenant: this.tenant,
+          peers: () => this.informer.list(),
+          accountCreateTimeoutMs: this.options.accountCreateTimeoutMs,
+          now: () => new Date(),
+        },
+        resource,
+      );
+    } catch (error) {
+      result = { failure: classifyFailure(error) };
+    }
+    await this.finish(key, resource, result, logger);
+  }
+
+  /** Maps a reconcile result to status, log line and requeue. */
+  private async finish(
+    key: string,
+    resource: ServiceAccount,
+    result: ReconcileResult | { failure: Failure },
+    logger: Logger,
+  ): Promise<void> {
+    let view: StatusView;
+    let observed: ReconcileResult['observed'] = {};
+    let failure: Failure | undefined;
+    if ('failure' in result) {
+      failure = result.failure;
+      if (failure.kind === 'conflict') {
+        logger.debug('conflict on write; requeueing');
+        this.queue.addAfter(key, 100);
+        return;
+      }
+      view = viewOfFailure(failure);
+    } else {
+      if (result.outcome.kind === 'resource-updated') {
+        logger.debug('resource updated; waiting for its watch event');
+        return;
+      }
+      view = viewOfOutcome(result.outcome);
+      observed = result.observed;
+    }
+
+    const status = this.nextStatus(resource, view, observed);
+    const previousReason = resource.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+    try {
+      if (!sameStatus(resource.status, status)) await this.resources.patchStatus(resource, status);
+    } catch (error) {
+      if (isConflict(error)) {
+        this.queue.addAfter(key, 100);
+        return;
+      }
+      logger.warn({ err: describe(error) }, 'status update failed');
+      this.queue.addRateLimited(key);
+      return;
+    }
+
+    if (view.reason !== previousReason) {
+      const fields = { reason: view.reason, message: view.message, ...observed };
+      if (view.level === 'error') logger.error(fields, 'reconcile stalled');
+      else if (view.level === 'warn') logger.warn(fields, 'reconcile failed; retrying');
+      else logger.info(fields, view.ready ? 'service account ready' : 'reconcile waiting');
+    }
+    this.schedule(key, view, failure);
+  }
+
+  private nextStatus(
+    resource: ServiceAccount,
+    view: StatusView,
+    observed: ReconcileResult['observed'],
+  ): ServiceAccountStatus {
+    const now = new Date();
+    const generation = resource.metadata.generation;
+    const current = resource.status ?? {};
+    let conditions = setCondition(
+      current.conditions,
+      {
+        type: 'Ready',
+        status: view.ready ? 'True' : 'False',
+        reason: view.reason,
+        message: view.message,
+      },
+      generation,
+      now,
+    );
+    conditions = setOrRemove(conditions, 'Reconciling', view.reconciling, view, generation, now);
+    conditions = setOrRemove(conditions, 'Stalled', view.stalled, view, generation, now);
+
+    const status: ServiceAccountStatus = {
+      ...current,
+      ...observed,
+      conditions,
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+    };
+    if (observed.accountId !== undefined && current.accountCreateRequestedAt) {
+      status.accountCreateRequestedAt = null;
+    }
+    const requested = resource.metadata.annotations?.[reconcileNowAnnotation];
+    if (requested !== undefined && view.completed) status.lastHandledReconcileAt = requested;
+    return status;
+  }
+
+  private schedule(key: string, view: StatusView, failure: Failure | undefined): void {
+    if (view.ready) {
+      this.waits.delete(key);
+      this.queue.forget(key);
+      return;
+    }
+    if (view.stalled) {
+      this.queue.addAfter(key, this.options.stalledRetryMs);
+      return;
+    }
+    if (failure?.kind === 'transient') {
+      const delayMs = this.queue.addRateLimited(key);
+      if (failure.retryAfterMs !== undefined && failure.retryAfterMs > delayMs) {
+        this.queue.addAfter(key, failure.retryAfterMs);
+      }
+      return;
+    }
+    const waits = this.waits.get(key) ?? 0;
+    this.waits.set(key, waits + 1);
+    this.queue.addAfter(key, Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs));
+  }
+}
+
+/** What one reconcile means for the resource's conditions and logs. */
+interface StatusView {
+  ready: boolean;
+  reconciling: boolean;
+  stalled: boolean;
+  /** The reconcile ran to a decision, so a reconcile-now request counts as handled. */
+  completed: boolean;
+  reason: string;
+  message: string;
+  level: 'info' | 'warn' | 'error';
+}
+
+function viewOfOutcome(outcome: Exclude<Outcome, { kind: 'resource-updated' }>): StatusView {
+  const base = { reason: outcome.reason, message: outcome.message, completed: true };
+  switch (outcome.kind) {
+    case 'ready':
+      return { ...base, ready: true, reconciling: false, stalled: false, level: 'info' };
+    case 'waiting':
+      return { ...base, ready: false, reconciling: true, stalled: false, level: 'info' };
+    case 'stalled':
+      return { ...base, ready: false, reconciling: false, stalled: true, level: 'error' };
+  }
+}
+
+function viewOfFailure(failure: Exclude<Failure, { kind: 'conflict' }>): StatusView {
+  const stalled = failure.kind === 'terminal';
+  return {
+    ready: false,
+    reconciling: !stalled,
+    stalled,
+    completed: false,
+    reason: failure.reason,
+    message: failure.message,
+    level: stalled ? 'error' : 'warn',
+  };
+}
+
+function setOrRemove(
+  conditions: ServiceAccountStatus['conditions'] & object,
+  type: string,
+  present: boolean,
+  view: StatusView,
+  generation: number | undefined,
+  now: Date,
+) {
+  if (!present) return conditions.filter((condition) => condition.type !== type);
+  return setCondition(
+    conditions,
+    { type, status: 'True', reason: view.reason, message: view.message },
+    generation,
+    now,
+  );
+}
+
+function sameStatus(current: ServiceAccountStatus | undefined, next: ServiceAccountStatus): boolean {
+  const normalized = { ...next };
+  if (normalized.accountCreateRequestedAt === null) return false;
+  return JSON.stringify(sortKeys(current ?? {})) === JSON.stringify(sortKeys(normalized));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, entry]) => entry !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, entry]) => [key, sortKeys(entry)]),
+  );
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,99 @@
+/**
+ * A work queue of object keys with the guarantees controllers rely on: a key waits in the queue
+ * at most once however often it is added, and no two workers hold the same key at once. A key
+ * added while it is being processed is queued again when its worker calls `done`.
+ */
+export class WorkQueue {
+  private readonly queue: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly failures = new Map<string, number>();
+  private readonly waiting: Array<(key: string | undefined) => void> = [];
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private stopped = false;
+
+  constructor(options: { baseDelayMs?: number; maxDelayMs?: number } = {}) {
+    this.baseDelayMs = options.baseDelayMs ?? 1_000;
+    this.maxDelayMs = options.maxDelayMs ?? 300_000;
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  add(key: string): void {
+    if (this.stopped || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;
+
+    const waiter = this.waiting.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.queue.push(key);
+    }
+  }
+
+  /** Adds the key after `delayMs`; an earlier pending delay for the same key wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.stopped) return;
+    if (delayMs <= 0) return this.add(key);
+
+    const at = Date.now() + delayMs;
+    const pending = this.timers.get(key);
+    if (pending && pending.at <= at) return;
+    if (pending) clearTimeout(pending.timer);
+
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  /** Adds the key after a delay that doubles with each consecutive failure of that key. */
+  addRateLimited(key: string): number {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    const delayMs = Math.min(this.baseDelayMs * 2 ** failures, this.maxDelayMs);
+    this.addAfter(key, delayMs);
+    return delayMs;
+  }
+
+  /** Resets the failure count of a key after it succeeded. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  /** Waits for the next key; resolves `undefined` once the queue is shut down. */
+  get(): Promise<string | undefined> {
+    if (this.stopped) return Promise.resolve(undefined);
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Marks a key's processing as finished, re-queueing it if it was added meanwhile. */
+  done(key: string): void {
+    this.processing.delete(key);
+    if (!this.dirty.has(key)) return;
+    this.dirty.delete(key);
+    this.add(key);
+  }
+
+  shutdown(): void {
+    this.stopped = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+  }
+}

@@ -1,0 +1,218 @@
+import type { IscApi } from '../isc/api.ts';
+import type { Account } from '../isc/types.ts';
+import type { ServiceAccountResources } from '../kube/client.ts';
+import type { ServiceAccount, ServiceAccountStatus } from '../kube/types.ts';
+import type { TenantSetup } from './tenant.ts';
+
+export interface ReconcileDeps {
+  resources: ServiceAccountResources;
+  api: IscApi;
+  tenant: TenantSetup;
+  /** Every ServiceAccount the informer holds, to detect two resources claiming one account. */
+  peers: () => readonly ServiceAccount[];
+  /** How long an accepted create may take to show up before it is sent again. */
+  accountCreateTimeoutMs: number;
+  now: () => Date;
+}
+
+/** Where one reconcile left the resource; the controller turns it into conditions and requeues. */
+export type Outcome =
+  | { kind: 'ready'; reason: 'Converged'; message: string }
+  /** ISC is doing asynchronous work; poll again with a growing delay. */
+  | { kind: 'waiting'; reason: string; message: string }
+  /** The reconcile changed the resource itself; the watch event brings it back. */
+  | { kind: 'resource-updated' }
+  /** Cannot converge until someone changes the resource or the tenant: no fast retries. */
+  | { kind: 'stalled'; reason: string; message: string };
+
+export interface ReconcileResult {
+  outcome: Outcome;
+  /** Status fields learned in this reconcile, merged over the current status. */
+  observed: Pick<ServiceAccountStatus, 'accountName' | 'accountId' | 'identityId'>;
+}
+
+/** Account name in ISC: spec.name, else the resource's name. */
+export function accountNameOf(resource: ServiceAccount): string {
+  return resource.spec.name ?? resource.metadata.name;
+}
+
+/** A stable account id for a resource created without one, derived from its uid. */
+export function generatedAccountId(resource: ServiceAccount): string {
+  const uid = resource.metadata.uid ?? '';
+  return `sa-${uid.replace(/-/g, '').slice(0, 12)}`;
+}
+
+/** The account's attributes as the source's CSV columns would hold them. */
+export function desiredAccountAttributes(resource: ServiceAccount): Record<string, string> {
+  return {
+    ...resource.spec.attributes,
+    id: resource.spec.accountId ?? generatedAccountId(resource),
+    name: accountNameOf(resource),
+    'e-mail': resource.spec.email,
+    purpose: resource.spec.purpose ?? '',
+  };
+}
+
+/**
+ * Brings one ServiceAccount's account and identity in ISC in line with its spec. Each step
+ * either returns early with the reason it cannot go on yet, or hands over to the next.
+ * ISC and Kubernetes errors propagate to the caller, which sorts them by kind.
+ */
+export async function reconcileServiceAccount(
+  deps: ReconcileDeps,
+  resource: ServiceAccount,
+): Promise<ReconcileResult> {
+  const accountName = accountNameOf(resource);
+  const observed: ReconcileResult['observed'] = { accountName };
+
+  // The id goes into the spec before anything exists in ISC, so that a restore of the
+  // resource with a new uid still finds the same account.
+  if (!resource.spec.accountId) {
+    await deps.resources.patchSpec(resource, { accountId: generatedAccountId(resource) });
+    return { outcome: { kind: 'resource-updated' }, observed };
+  }
+  const accountId = resource.spec.accountId;
+
+  const rival = findRival(resource, deps.peers());
+  if (rival) {
+    return {
+      outcome: {
+        kind: 'stalled',
+        reason: 'DuplicateAccountId',
+        message:
+          `ServiceAccount ${rival.metadata.namespace}/${rival.metadata.name} already claims ` +
+          `account id "${rival.spec.accountId}" or name "${accountNameOf(rival)}"; ` +
+          'choose another accountId and name',
+      },
+      observed,
+    };
+  }
+
+  const { source, accountSchema } = await deps.tenant.ensure();
+
+  const schemaNames = new Set(accountSchema.attributes.map((attribute) => attribute.name));
+  const unknown = Object.keys(resource.spec.attributes ?? {}).filter((name) => !schemaNames.has(name));
+  if (unknown.length > 0) {
+    return {
+      outcome: {
+        kind: 'stalled',
+        reason: 'InvalidSpec',
+        message:
+          `spec.attributes names ${unknown.join(', ')}, which the account schema of source ` +
+          `"${source.name}" lacks; add them to the schema or remove them from the resource`,
+      },
+      observed,
+    };
+  }
+
+  const desired = desiredAccountAttributes(resource);
+  const account = await deps.api.findAccount(source.id, accountId);
+  if (!account) return { outcome: await createAccount(deps, resource, source.id, desired), observed };
+  observed.accountId = account.id;
+
+  if (!attributesMatch(account, desired)) {
+    await deps.api.updateAccount(account.id, desired);
+    return {
+      outcome: {
+        kind: 'waiting',
+        reason: 'UpdatingAccount',
+        message: `ISC accepted new attributes for account ${account.id}; waiting until they apply`,
+      },
+      observed,
+    };
+  }
+
+  if (!account.identityId) {
+    await deps.tenant.requestIdentityProcessing();
+    return {
+      outcome: {
+        kind: 'waiting',
+        reason: 'WaitingForIdentity',
+        message: `account ${account.id} exists; waiting for ISC to create its identity`,
+      },
+      observed,
+    };
+  }
+  observed.identityId = account.identityId;
+
+  const identity = await deps.api.getIdentity(account.identityId);
+  const email = identity?.attributes?.email;
+  if (!identity || typeof email !== 'string' || email.toLowerCase() !== desired['e-mail']!.toLowerCase()) {
+    await deps.tenant.requestIdentityProcessing();
+    return {
+      outcome: {
+        kind: 'waiting',
+        reason: 'RefreshingIdentity',
+        message: `waiting for ISC to apply the profile's mappings to identity ${account.identityId}`,
+      },
+      observed,
+    };
+  }
+
+  return {
+    outcome: {
+      kind: 'ready',
+      reason: 'Converged',
+      message: `account ${account.id} and identity ${identity.id} match the spec`,
+    },
+    observed,
+  };
+}
+
+/**
+ * Sends a create unless one is already in flight. The request time is written to status first,
+ * so that after a crash the next reconcile waits for the accepted create instead of sending a
+ * second one.
+ */
+async function createAccount(
+  deps: ReconcileDeps,
+  resource: ServiceAccount,
+  sourceId: string,
+  attributes: Record<string, string>,
+): Promise<Outcome> {
+  const requestedAt = resource.status?.accountCreateRequestedAt;
+  const now = deps.now();
+  if (requestedAt && now.getTime() - Date.parse(requestedAt) < deps.accountCreateTimeoutMs) {
+    return {
+      kind: 'waiting',
+      reason: 'WaitingForAccount',
+      message: `ISC accepted the account create at ${requestedAt}; waiting for the account`,
+    };
+  }
+
+  const marked = await deps.resources.patchStatus(resource, {
+    accountCreateRequestedAt: now.toISOString(),
+  });
+  resource.metadata.resourceVersion = marked.metadata.resourceVersion;
+  await deps.api.createAccount(sourceId, attributes);
+  return {
+    kind: 'waiting',
+    reason: 'CreatingAccount',
+    message: `asked ISC to create account ${attributes.id}; waiting for it to appear`,
+  };
+}
+
+function attributesMatch(account: Account, desired: Record<string, string>): boolean {
+  const current = account.attributes ?? {};
+  return Object.entries(desired).every(([name, value]) => (current[name] ?? '') === value);
+}
+
+/** The oldest other resource that claims the same account id or account name, if any. */
+function findRival(
+  resource: ServiceAccount,
+  peers: readonly ServiceAccount[],
+): ServiceAccount | undefined {
+  const name = accountNameOf(resource);
+  const created = (r: ServiceAccount) => String(r.metadata.creationTimestamp ?? '');
+  return peers
+    .filter((peer) => peer.metadata.uid !== resource.metadata.uid && !peer.metadata.deletionTimestamp)
+    .filter((peer) => peer.spec.accountId === resource.spec.accountId || accountNameOf(peer) === name)
+    .filter((peer) => {
+      const order = created(peer).localeCompare(created(resource));
+      // The older claim wins; equal timestamps fall back to the key so that exactly one wins.
+      if (order !== 0) return order < 0;
+      return `${peer.metadata.namespace}/${peer.metadata.name}` <
+        `${resource.metadata.namespace}/${resource.metadata.name}`;
+    })
+    .sort((a, b) => created(a).localeCompare(created(b)))[0];
+}

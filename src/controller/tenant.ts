@@ -1,0 +1,309 @@
+import type { Logger } from 'pino';
+import type { IscApi, JsonPatchOperation } from '../isc/api.ts';
+import { eq } from '../isc/filters.ts';
+import type {
+  AttributeTransform,
+  IdentityProfile,
+  SchemaAttribute,
+  Source,
+  SourceSchema,
+} from '../isc/types.ts';
+
+export interface TenantSettings {
+  sourceName: string;
+  identityProfileName: string;
+  /** Identity that owns the source and profile; defaults to the credential's own identity. */
+  ownerIdentityId?: string;
+  /** How long the verified source and profile are trusted before they are read again. */
+  cacheTtlMs: number;
+  /** Least time between two process-identities calls on the profile. */
+  identityProcessingIntervalMs: number;
+}
+
+export interface TenantObjects {
+  source: Source;
+  accountSchema: SourceSchema;
+  identityProfile: IdentityProfile;
+}
+
+/** The account schema the service-account source must have, in CSV column order. */
+export const requiredAccountAttributes: readonly string[] = ['id', 'name', 'e-mail', 'purpose'];
+
+/**
+ * Attributes of the template ISC gives a new delimited-file source. They are dropped from the
+ * schema only while the source holds no accounts, so no account data is ever removed.
+ */
+const delimitedFileTemplateAttributes = new Set([
+  'givenName',
+  'familyName',
+  'location',
+  'manager',
+  'groups',
+  'startDate',
+  'endDate',
+]);
+
+/** Identity attribute <- account attribute, as the manual procedure maps them. */
+export const requiredMappings: ReadonlyArray<{ identityAttribute: string; accountAttribute: string }> = [
+  { identityAttribute: 'uid', accountAttribute: 'name' },
+  { identityAttribute: 'email', accountAttribute: 'e-mail' },
+  { identityAttribute: 'lastname', accountAttribute: 'name' },
+  { identityAttribute: 'firstname', accountAttribute: 'name' },
+];
+
+/** A tenant whose source or profile exists in a form the operator must not change. */
+export class TenantConfigurationError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'TenantConfigurationError';
+    this.reason = reason;
+  }
+}
+
+/**
+ * Ensures the tenant-wide objects every service account needs: the delimited-file source with
+ * its account schema, and the authoritative identity profile with its mappings. The result is
+ * cached, and concurrent reconciles share one check, so steady state costs no ISC calls here.
+ */
+export class TenantSetup {
+  private readonly api: IscApi;
+  private readonly settings: TenantSettings;
+  private readonly logger: Logger;
+  private cached: { objects: TenantObjects; at: number } | undefined;
+  private pending: Promise<TenantObjects> | undefined;
+  private lastIdentityProcessing = 0;
+
+  constructor(api: IscApi, settings: TenantSettings, logger: Logger) {
+    this.api = api;
+    this.settings = settings;
+    this.logger = logger;
+  }
+
+  async ensure(): Promise<TenantObjects> {
+    if (this.cached && Date.now() - this.cached.at < this.settings.cacheTtlMs) {
+      return this.cached.objects;
+    }
+    this.pending ??= this.verify().finally(() => {
+      this.pending = undefined;
+    });
+    const objects = await this.pending;
+    this.cached = { objects, at: Date.now() };
+    return objects;
+  }
+
+  /** Forgets the cached objects, e.g. after ISC answered 404 for one of them. */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  /**
+   * Starts process-identities on the profile unless one started within the configured interval,
+   * so a batch of new accounts costs one call.
+   */
+  async requestIdentityProcessing(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.lastIdentityProcessing < this.settings.identityProcessingIntervalMs) return false;
+    this.lastIdentityProcessing = now;
+
+    const { identityProfile } = await this.ensure();
+    await this.api.processIdentityProfile(identityProfile.id);
+    this.logger.info({ identityProfileId: identityProfile.id }, 'started identity processing');
+    return true;
+  }
+
+  private async verify(): Promise<TenantObjects> {
+    const source = await this.ensureSource();
+    const accountSchema = await this.ensureAccountSchema(source);
+    const identityProfile = await this.ensureIdentityProfile(source);
+    return { source, accountSchema, identityProfile };
+  }
+
+  private async ensureSource(): Promise<Source> {
+    const existing = await this.api.findSourceByName(this.settings.sourceName);
+    if (existing) {
+      if (existing.type !== undefined && existing.type !== 'DelimitedFile') {
+        throw new TenantConfigurationError(
+          'SourceTypeMismatch',
+          `source "${existing.name}" (${existing.id}) is of type ${existing.type}, not ` +
+            'DelimitedFile; rename it or configure another source name',
+        );
+      }
+      return existing;
+    }
+
+    const owner = await this.owner();
+    const source = await this.api.createDelimitedFileSource({
+      name: this.settings.sourceName,
+      description: 'Service accounts managed by isc-sa-operator from Kubernetes resources',
+      owner,
+    });
+    this.logger.info({ sourceId: source.id, sourceName: source.name }, 'created source');
+    return source;
+  }
+
+  private async ensureAccountSchema(source: Source): Promise<SourceSchema> {
+    const schema = await this.api.getAccountSchema(source.id);
+    if (!schema) {
+      throw new TenantConfigurationError(
+        'SchemaMismatch',
+        `source "${source.name}" (${source.id}) has no account schema`,
+      );
+    }
+
+    const desired = await this.desiredSchema(source, schema);
+    if (desired === undefined) return schema;
+
+    const updated = await this.api.replaceSchema(source.id, desired);
+    this.logger.info(
+      { sourceId: source.id, attributes: updated.attributes.map((a) => a.name) },
+      'updated account schema',
+    );
+    return updated;
+  }
+
+  /** Returns the schema to write, or undefined when the current one already fits. */
+  private async desiredSchema(
+    source: Source,
+    schema: SourceSchema,
+  ): Promise<SourceSchema | undefined> {
+    const names = new Set(schema.attributes.map((attribute) => attribute.name));
+    const missing = requiredAccountAttributes.filter((name) => !names.has(name));
+    const templateLeftovers = schema.attributes.filter((a) =>
+      delimitedFileTemplateAttributes.has(a.name),
+    );
+    const keysRight = schema.identityAttribute === 'id' && schema.displayAttribute === 'name';
+    if (missing.length === 0 && templateLeftovers.length === 0 && keysRight) return undefined;
+
+    let attributes: SchemaAttribute[] = [...schema.attributes];
+    if (templateLeftovers.length > 0 && !(await this.sourceHasAccounts(source))) {
+      attributes = attributes.filter((a) => !delimitedFileTemplateAttributes.has(a.name));
+    }
+    for (const name of missing) {
+      attributes.push({
+        name,
+        type: 'STRING',
+        description: null,
+        isMulti: false,
+        isEntitlement: false,
+        isGroup: false,
+      });
+    }
+    // Required attributes first, in CSV column order; any others keep their order after them.
+    const rank = (name: string) => {
+      const index = requiredAccountAttributes.indexOf(name);
+      return index === -1 ? requiredAccountAttributes.length : index;
+    };
+    attributes.sort((a, b) => rank(a.name) - rank(b.name));
+
+    const unchanged =
+      keysRight &&
+      attributes.length === schema.attributes.length &&
+      attributes.every((a, i) => a.name === schema.attributes[i]?.name);
+    if (unchanged) return undefined;
+    return { ...schema, identityAttribute: 'id', displayAttribute: 'name', attributes };
+  }
+
+  private async sourceHasAccounts(source: Source): Promise<boolean> {
+    for await (const _account of this.api.list('accounts', '', {
+      filters: eq('sourceId', source.id),
+      sorters: 'id',
+    })) {
+      return true;
+    }
+    return false;
+  }
+
+  private async ensureIdentityProfile(source: Source): Promise<IdentityProfile> {
+    const desiredTransforms = requiredMappings.map((mapping) => accountAttributeTransform(
+      mapping.identityAttribute,
+      mapping.accountAttribute,
+      source,
+    ));
+    const existing = await this.api.findIdentityProfileByName(this.settings.identityProfileName);
+
+    if (!existing) {
+      const profile = await this.api.createIdentityProfile({
+        name: this.settings.identityProfileName,
+        authoritativeSource: { type: 'SOURCE', id: source.id, name: source.name },
+        identityAttributeConfig: { enabled: true, attributeTransforms: desiredTransforms },
+      });
+      this.logger.info({ identityProfileId: profile.id }, 'created identity profile');
+      return profile;
+    }
+
+    if (existing.authoritativeSource.id !== source.id) {
+      throw new TenantConfigurationError(
+        'ProfileSourceMismatch',
+        `identity profile "${existing.name}" (${existing.id}) is authoritative for source ` +
+          `${existing.authoritativeSource.id}, not "${source.name}" (${source.id})`,
+      );
+    }
+
+    const patch = mappingPatch(existing, desiredTransforms);
+    if (patch.length === 0) return existing;
+    const updated = await this.api.patchIdentityProfile(existing.id, patch);
+    this.logger.info({ identityProfileId: existing.id }, 'restored identity profile mappings');
+    return updated;
+  }
+
+  private async owner(): Promise<{ type: 'IDENTITY'; id: string; name: string }> {
+    const id = this.settings.ownerIdentityId ?? (await this.api.client.tokenOwner()).identityId;
+    if (!id) {
+      throw new TenantConfigurationError(
+        'OwnerUnknown',
+        'the ISC credential has no identity (an API client, not a personal access token); ' +
+          'use a personal access token or set the owner identity id',
+      );
+    }
+    const name = await this.api.getIdentityName(id);
+    if (!name) {
+      throw new TenantConfigurationError('OwnerUnknown', `owner identity ${id} was not found`);
+    }
+    return { type: 'IDENTITY', id, name };
+  }
+}
+
+function accountAttributeTransform(
+  identityAttributeName: string,
+  attributeName: string,
+  source: Source,
+): AttributeTransform {
+  return {
+    identityAttributeName,
+    transformDefinition: {
+      type: 'accountAttribute',
+      attributes: { sourceName: source.name, attributeName, sourceId: source.id },
+    },
+  };
+}
+
+/** Builds a patch that sets the required mappings and keeps every other mapping as it is. */
+function mappingPatch(
+  profile: IdentityProfile,
+  desired: readonly AttributeTransform[],
+): JsonPatchOperation[] {
+  const current = profile.identityAttributeConfig?.attributeTransforms ?? [];
+  const desiredNames = new Set(desired.map((t) => t.identityAttributeName));
+  const matches = desired.every((want) =>
+    current.some(
+      (have) =>
+        have.identityAttributeName === want.identityAttributeName &&
+        have.transformDefinition?.type === 'accountAttribute' &&
+        have.transformDefinition.attributes?.attributeName ===
+          want.transformDefinition.attributes.attributeName &&
+        have.transformDefinition.attributes?.sourceId === want.transformDefinition.attributes.sourceId,
+    ),
+  );
+  if (matches && profile.identityAttributeConfig?.enabled !== false) return [];
+
+  const kept = current.filter((t) => !desiredNames.has(t.identityAttributeName));
+  return [
+    {
+      op: 'replace',
+      path: '/identityAttributeConfig',
+      value: { enabled: true, attributeTransforms: [...kept, ...desired] },
+    },
+  ];
+}

@@ -1,0 +1,176 @@
+import type { IscClient } from './client.ts';
+import { IscApiError } from './errors.ts';
+import { and, eq } from './filters.ts';
+import type {
+  Account,
+  AsyncResult,
+  Identity,
+  IdentityProfile,
+  Reference,
+  SchemaAttribute,
+  Source,
+  SourceSchema,
+} from './types.ts';
+
+/** ISC's maximum page size for list endpoints. */
+export const pageSize = 250;
+
+/** A JSON Patch operation (RFC 6902), the only body ISC's PATCH endpoints accept. */
+export interface JsonPatchOperation {
+  op: 'add' | 'remove' | 'replace';
+  path: string;
+  value?: unknown;
+}
+
+/**
+ * Typed ISC endpoints used by the operator. Lookups return `undefined` only on 404 or an empty
+ * list; every other failure throws, so an outage is never mistaken for absence.
+ */
+export class IscApi {
+  readonly client: IscClient;
+
+  constructor(client: IscClient) {
+    this.client = client;
+  }
+
+  /** Iterates a list endpoint page by page with a stable sort, skipping ids already seen. */
+  async *list<T extends { id: string }>(
+    service: string,
+    rest: string,
+    query: { filters?: string; sorters: string },
+  ): AsyncGenerator<T> {
+    const seen = new Set<string>();
+    for (let offset = 0; ; offset += pageSize) {
+      const { body } = await this.client.get<T[]>(this.client.path(service, rest), {
+        searchParams: { limit: pageSize, offset, filters: query.filters, sorters: query.sorters },
+      });
+      for (const item of body) {
+        if (seen.has(item.id)) continue;
+        seen.add(item.id);
+        yield item;
+      }
+      if (body.length < pageSize) return;
+    }
+  }
+
+  async findSourceByName(name: string): Promise<Source | undefined> {
+    return this.first<Source>('sources', '', eq('name', name), 'name');
+  }
+
+  async createDelimitedFileSource(input: {
+    name: string;
+    description: string;
+    owner: Reference;
+  }): Promise<Source> {
+    const { body } = await this.client.request<Source>('POST', this.client.path('sources'), {
+      searchParams: { provisionAsCsv: true },
+      json: {
+        name: input.name,
+        description: input.description,
+        owner: input.owner,
+        connector: 'delimited-file-angularsc',
+      },
+    });
+    return body;
+  }
+
+  async getAccountSchema(sourceId: string): Promise<SourceSchema | undefined> {
+    const { body } = await this.client.get<SourceSchema[]>(
+      this.client.path('sources', `/${encodeURIComponent(sourceId)}/schemas`),
+      { searchParams: { 'include-names': 'account' } },
+    );
+    return body.find((schema) => schema.name === 'account');
+  }
+
+  async replaceSchema(sourceId: string, schema: SourceSchema): Promise<SourceSchema> {
+    const path = `/${encodeURIComponent(sourceId)}/schemas/${encodeURIComponent(schema.id)}`;
+    const { body } = await this.client.request<SourceSchema>(
+      'PUT',
+      this.client.path('sources', path),
+      { json: schema },
+    );
+    return body;
+  }
+
+  async findIdentityProfileByName(name: string): Promise<IdentityProfile | undefined> {
+    return this.first<IdentityProfile>('identity-profiles', '', eq('name', name), 'name');
+  }
+
+  async createIdentityProfile(profile: Omit<IdentityProfile, 'id'>): Promise<IdentityProfile> {
+    const { body } = await this.client.request<IdentityProfile>(
+      'POST',
+      this.client.path('identity-profiles'),
+      { json: profile },
+    );
+    return body;
+  }
+
+  async patchIdentityProfile(id: string, patch: JsonPatchOperation[]): Promise<IdentityProfile> {
+    const { body } = await this.client.request<IdentityProfile>(
+      'PATCH',
+      this.client.path('identity-profiles', `/${encodeURIComponent(id)}`),
+      { body: { contentType: 'application/json-patch+json', data: JSON.stringify(patch) } },
+    );
+    return body;
+  }
+
+  /** Starts ISC's "Apply Changes" for a profile: identities are created or refreshed later. */
+  async processIdentityProfile(id: string): Promise<void> {
+    await this.client.request(
+      'POST',
+      this.client.path('identity-profiles', `/${encodeURIComponent(id)}/process-identities`),
+    );
+  }
+
+  /** Finds an account by its native identity (the CSV `id` column) on one source. */
+  async findAccount(sourceId: string, nativeIdentity: string): Promise<Account | undefined> {
+    const filters = and(eq('sourceId', sourceId), eq('nativeIdentity', nativeIdentity));
+    return this.first<Account>('accounts', '', filters, 'id');
+  }
+
+  /** Asks ISC to create an account; it appears asynchronously, so callers poll `findAccount`. */
+  async createAccount(sourceId: string, attributes: Record<string, string>): Promise<AsyncResult> {
+    const { body } = await this.client.request<AsyncResult>('POST', this.client.path('accounts'), {
+      json: { attributes: { ...attributes, sourceId } },
+    });
+    return body ?? {};
+  }
+
+  /** Replaces a flat-file account's attributes; ISC applies the change asynchronously. */
+  async updateAccount(accountId: string, attributes: Record<string, string>): Promise<void> {
+    await this.client.request('PUT', this.client.path('accounts', `/${encodeURIComponent(accountId)}`), {
+      json: { attributes },
+    });
+  }
+
+  async getIdentity(id: string): Promise<Identity | undefined> {
+    return this.getOrUndefined<Identity>(this.client.path('identities', `/${encodeURIComponent(id)}`));
+  }
+
+  async getIdentityName(id: string): Promise<string | undefined> {
+    return (await this.getIdentity(id))?.name;
+  }
+
+  private async first<T extends { id: string }>(
+    service: string,
+    rest: string,
+    filters: string,
+    sorters: string,
+  ): Promise<T | undefined> {
+    const { body } = await this.client.get<T[]>(this.client.path(service, rest), {
+      searchParams: { limit: 2, filters, sorters },
+    });
+    return body[0];
+  }
+
+  private async getOrUndefined<T>(path: string): Promise<T | undefined> {
+    try {
+      return (await this.client.get<T>(path)).body;
+    } catch (error) {
+      if (error instanceof IscApiError && error.kind === 'not-found') return undefined;
+      throw error;
+    }
+  }
+}
+
+export type { SchemaAttribute };

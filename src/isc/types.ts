@@ -1,0 +1,79 @@
+/** The subset of ISC's v2025 objects that the operator reads and writes. */
+
+export interface Reference {
+  type: string;
+  id: string;
+  name?: string;
+}
+
+export interface Source {
+  id: string;
+  name: string;
+  type?: string;
+  connector?: string;
+  authoritative?: boolean;
+  owner?: Reference;
+}
+
+export interface SchemaAttribute {
+  name: string;
+  type: 'STRING' | 'LONG' | 'INT' | 'BOOLEAN' | 'DATE';
+  description?: string | null;
+  isMulti?: boolean;
+  isEntitlement?: boolean;
+  isGroup?: boolean;
+  [field: string]: unknown;
+}
+
+export interface SourceSchema {
+  id: string;
+  name: string;
+  nativeObjectType?: string;
+  identityAttribute?: string;
+  displayAttribute?: string;
+  attributes: SchemaAttribute[];
+  [field: string]: unknown;
+}
+
+export interface Account {
+  id: string;
+  name: string;
+  nativeIdentity: string;
+  sourceId: string;
+  identityId?: string | null;
+  uncorrelated?: boolean;
+  attributes: Record<string, unknown> | null;
+}
+
+export interface AttributeTransform {
+  identityAttributeName: string;
+  transformDefinition: {
+    type: string;
+    attributes: Record<string, unknown>;
+  };
+}
+
+export interface IdentityProfile {
+  id: string;
+  name: string;
+  authoritativeSource: Reference;
+  identityRefreshRequired?: boolean;
+  identityAttributeConfig?: {
+    enabled?: boolean;
+    attributeTransforms?: AttributeTransform[];
+  };
+}
+
+export interface Identity {
+  id: string;
+  name: string;
+  alias?: string;
+  emailAddress?: string | null;
+  identityStatus?: string;
+  attributes?: Record<string, unknown>;
+}
+
+/** Asynchronous work ISC accepted with 202. */
+export interface AsyncResult {
+  id?: string;
+}

@@ -1,0 +1,113 @@
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import {
+  group,
+  type ServiceAccount,
+  type ServiceAccountSpec,
+  type ServiceAccountStatus,
+  serviceAccountPlural,
+  version,
+} from './types.ts';
+
+/** Loads a kubeconfig file when given, else in-cluster config or $KUBECONFIG / ~/.kube/config. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const config = new KubeConfig();
+  if (path) config.loadFromFile(path);
+  else config.loadFromDefault();
+  return config;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** Reads and writes `ServiceAccount` resources of the isc.sailpoint group. */
+export class ServiceAccountResources {
+  readonly customObjects: CustomObjectsApi;
+  readonly core: CoreV1Api;
+
+  constructor(config: KubeConfig) {
+    this.customObjects = config.makeApiClient(CustomObjectsApi);
+    this.core = config.makeApiClient(CoreV1Api);
+  }
+
+  async listAll(): Promise<{ items: ServiceAccount[]; metadata?: { resourceVersion?: string } }> {
+    return this.customObjects.listClusterCustomObject({
+      group,
+      version,
+      plural: serviceAccountPlural,
+    });
+  }
+
+  async get(namespace: string, name: string): Promise<ServiceAccount | undefined> {
+    try {
+      return await this.customObjects.getNamespacedCustomObject({
+        group,
+        version,
+        namespace,
+        plural: serviceAccountPlural,
+        name,
+      });
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Merge-patches the status subresource. `resourceVersion` makes the write conditional, so a
+   * status computed from a stale read fails with 409 instead of overwriting newer data.
+   */
+  async patchStatus(
+    resource: ServiceAccount,
+    status: ServiceAccountStatus,
+  ): Promise<ServiceAccount> {
+    return this.customObjects.patchNamespacedCustomObjectStatus(
+      {
+        group,
+        version,
+        namespace: resource.metadata.namespace,
+        plural: serviceAccountPlural,
+        name: resource.metadata.name,
+        body: { metadata: { resourceVersion: resource.metadata.resourceVersion }, status },
+      },
+      mergePatch,
+    );
+  }
+
+  /** Merge-patches spec fields, guarded by resourceVersion like `patchStatus`. */
+  async patchSpec(
+    resource: ServiceAccount,
+    spec: Partial<ServiceAccountSpec>,
+  ): Promise<ServiceAccount> {
+    return this.customObjects.patchNamespacedCustomObject(
+      {
+        group,
+        version,
+        namespace: resource.metadata.namespace,
+        plural: serviceAccountPlural,
+        name: resource.metadata.name,
+        body: { metadata: { resourceVersion: resource.metadata.resourceVersion }, spec },
+      },
+      mergePatch,
+    );
+  }
+
+  async readSecretValue(namespace: string, name: string, key: string): Promise<string> {
+    const secret = await this.core.readNamespacedSecret({ namespace, name });
+    const encoded = secret.data?.[key];
+    if (encoded === undefined) {
+      throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+    }
+    return Buffer.from(encoded, 'base64').toString('utf8');
+  }
+}
+
+/** True for a Kubernetes 409, which a controller retries quietly. */
+export function isConflict(error: unknown): boolean {
+  return error instanceof ApiException && error.code === 409;
+}

@@ -1,0 +1,55 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export const group = 'isc.sailpoint';
+export const version = 'v1alpha1';
+export const serviceAccountPlural = 'serviceaccounts';
+
+/** Annotation whose new value asks for an immediate reconcile (recorded in status when done). */
+export const reconcileNowAnnotation = 'isc.sailpoint/reconcile-now';
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+/** A status condition in the shape of Kubernetes' metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface ServiceAccountSpec {
+  name?: string;
+  accountId?: string;
+  email: string;
+  purpose?: string;
+  attributes?: Record<string, string>;
+}
+
+export interface ServiceAccountStatus {
+  observedGeneration?: number;
+  accountName?: string;
+  accountId?: string;
+  identityId?: string;
+  lastHandledReconcileAt?: string;
+  /** When the operator last asked ISC to create the account, until the account shows up. */
+  accountCreateRequestedAt?: string | null;
+  conditions?: Condition[];
+}
+
+export interface ServiceAccount extends KubernetesObject {
+  metadata: NonNullable<KubernetesObject['metadata']> & { name: string; namespace: string };
+  spec: ServiceAccountSpec;
+  status?: ServiceAccountStatus;
+}
+
+/** `namespace/name`, the work-queue key of a namespaced object. */
+export function objectKey(object: { metadata?: { namespace?: string; name?: string } }): string {
+  return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}

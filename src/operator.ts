@@ -1,0 +1,79 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { OperatorConfig } from './config.ts';
+import { ServiceAccountController } from './controller/controller.ts';
+import { TenantSetup } from './controller/tenant.ts';
+import { IscApi } from './isc/api.ts';
+import { IscClient } from './isc/client.ts';
+import { ServiceAccountResources } from './kube/client.ts';
+
+export interface RunningOperator {
+  controller: ServiceAccountController;
+  iscClient: IscClient;
+  stop(): Promise<void>;
+}
+
+/** Tuning that tests and the demo shorten; production uses the defaults. */
+export interface OperatorTuning {
+  waitInitialMs?: number;
+  waitMaxMs?: number;
+}
+
+/** Connects to ISC with the configured credential and starts the ServiceAccount controller. */
+export async function startOperator(
+  config: OperatorConfig,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  tuning: OperatorTuning = {},
+): Promise<RunningOperator> {
+  const credentials = await resolveCredentials(config, kubeConfig);
+  const iscClient = new IscClient({
+    baseUrl: config.isc.baseUrl,
+    apiVersion: config.isc.apiVersion,
+    clientId: credentials.clientId,
+    clientSecret: credentials.clientSecret,
+    rateLimit: config.isc.rateLimitPer10s,
+    rateLimitWindowMs: 10_000,
+    logger: logger.child({ component: 'isc-client' }),
+  });
+  const api = new IscApi(iscClient);
+  const tenant = new TenantSetup(
+    api,
+    {
+      sourceName: config.sourceName,
+      identityProfileName: config.identityProfileName,
+      ...(config.ownerIdentityId ? { ownerIdentityId: config.ownerIdentityId } : {}),
+      cacheTtlMs: config.resyncSeconds * 1000,
+      identityProcessingIntervalMs: config.identityProcessingIntervalSeconds * 1000,
+    },
+    logger.child({ component: 'tenant' }),
+  );
+  const controller = new ServiceAccountController({
+    kubeConfig,
+    api,
+    tenant,
+    logger,
+    workers: config.workers,
+    resyncMs: config.resyncSeconds * 1000,
+    ...tuning,
+  });
+  await controller.start();
+  logger.info(
+    { baseUrl: config.isc.baseUrl, apiVersion: config.isc.apiVersion, source: config.sourceName },
+    'operator started',
+  );
+  return { controller, iscClient, stop: () => controller.stop() };
+}
+
+async function resolveCredentials(
+  config: OperatorConfig,
+  kubeConfig: KubeConfig,
+): Promise<{ clientId: string; clientSecret: string }> {
+  const ref = config.isc.credentialsSecret;
+  if (!ref) return { clientId: config.isc.clientId!, clientSecret: config.isc.clientSecret! };
+  const resources = new ServiceAccountResources(kubeConfig);
+  return {
+    clientId: await resources.readSecretValue(ref.namespace, ref.name, 'clientId'),
+    clientSecret: await resources.readSecretValue(ref.namespace, ref.name, 'clientSecret'),
+  };
+}
