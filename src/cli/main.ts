@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+import { ConfigError, readConfig } from '../config.ts';
+import { loadKubeConfig } from '../kube/client.ts';
+import { createLogger } from '../log.ts';
+import { startOperator } from '../operator.ts';
+
+const usage = `Usage: isc-sa-operator <command> [options]
+
+Commands:
+  run        Run the operator against the cluster in KUBECONFIG (or in-cluster) and the ISC
+             tenant in ISC_BASE_URL. Configuration comes from environment variables; see README.
+  demo       Start a local Kubernetes API server, the ISC emulator and the operator, apply the
+             examples and show them converge. Options: --exit-when-ready.
+  emulator   Run the ISC emulator on its own. Options: --port, --host, --client-id,
+             --client-secret, --async-delay-ms.
+  install-crds
+             Create or update the CustomResourceDefinitions in the cluster in KUBECONFIG.
+
+Run 'isc-sa-operator <command> --help' for a command's options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runOperator();
+    case 'demo': {
+      const { runDemo } = await import('./demo.ts');
+      return runDemo(rest);
+    }
+    case 'emulator': {
+      const { runEmulatorCommand } = await import('../emulator/main.ts');
+      await runEmulatorCommand(rest);
+      return 0;
+    }
+    case 'install-crds': {
+      const { installCrds } = await import('../kube/crds.ts');
+      const names = await installCrds(loadKubeConfig(process.env.KUBECONFIG || undefined));
+      console.log(`installed ${names.join(', ')}`);
+      return 0;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      console.log(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+async function runOperator(): Promise<number> {
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const operator = await startOperator(config, loadKubeConfig(config.kubeconfigPath), logger);
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'stopping operator');
+      resolve();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  await operator.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,46 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, readConfig } from '../../src/config.ts';
+
+const minimal = {
+  ISC_BASE_URL: 'https://acme.api.identitynow.com',
+  ISC_CLIENT_ID: 'id',
+  ISC_CLIENT_SECRET: 'secret',
+};
+
+test('config defaults', () => {
+  const config = readConfig(minimal);
+  assert.is(config.isc.apiVersion, 'v2025');
+  assert.is(config.sourceName, 'Service Accounts');
+  assert.is(config.identityProfileName, 'Service Accounts');
+  assert.is(config.isc.rateLimitPer10s, 100);
+  assert.is(config.workers, 4);
+});
+
+test('config reads credentials Secret reference', () => {
+  const config = readConfig({ ISC_BASE_URL: minimal.ISC_BASE_URL, ISC_CREDENTIALS_SECRET: 'isc/creds' });
+  assert.equal(config.isc.credentialsSecret, { namespace: 'isc', name: 'creds' });
+});
+
+test('config lists every problem at once', () => {
+  try {
+    readConfig({ ISC_API_VERSION: 'v3', OPERATOR_WORKERS: '0' });
+    assert.unreachable('invalid configuration was accepted');
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    const message = (error as Error).message;
+    assert.match(message, 'ISC_BASE_URL is missing');
+    assert.match(message, 'ISC_API_VERSION "v3" is invalid');
+    assert.match(message, 'ISC credentials are missing');
+    assert.match(message, 'OPERATOR_WORKERS "0" must be a positive integer');
+  }
+});
+
+test('config rejects malformed Secret reference', () => {
+  assert.throws(
+    () => readConfig({ ISC_BASE_URL: minimal.ISC_BASE_URL, ISC_CREDENTIALS_SECRET: 'no-slash' }),
+    /must be namespace\/name/,
+  );
+});
+
+test.run();
