@@ -1,0 +1,153 @@
+// OAuth client-credentials tokens as ISC issues them for personal access tokens (PATs): an ES256
+// JWT whose claims and token response fields follow SailPoint's authentication guide
+// (developer.sailpoint.com/docs/api/authentication).
+
+import { generateKeyPairSync, type KeyObject, randomUUID, sign, verify } from 'node:crypto';
+import { unauthorized } from './errors.ts';
+
+export interface ClientCredential {
+  clientId: string;
+  clientSecret: string;
+  /** Owner of the PAT; the token carries this identity's user context. */
+  identityId?: string;
+}
+
+export interface TenantInfo {
+  tenantId: string;
+  org: string;
+  pod: string;
+}
+
+export interface TokenOwner {
+  identityId: string;
+  userName: string;
+  authorities: string[];
+}
+
+export interface TokenClaims {
+  tenant_id: string;
+  internal: boolean;
+  pod: string;
+  org: string;
+  identity_id: string;
+  user_name: string;
+  strong_auth: boolean;
+  authorities: string[];
+  client_id: string;
+  strong_auth_supported: boolean;
+  user_id: string;
+  scope: string[];
+  exp: number;
+  jti: string;
+}
+
+function base64UrlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** Issues and verifies access tokens; all signing keys live only in this process. */
+export class TokenAuthority {
+  readonly #privateKey: KeyObject;
+  readonly #publicKey: KeyObject;
+  readonly #ttlSeconds: number;
+  readonly #tenant: TenantInfo;
+  readonly #clients = new Map<string, ClientCredential>();
+  readonly #now: () => number;
+
+  constructor(options: {
+    ttlSeconds: number;
+    tenant: TenantInfo;
+    clients: ClientCredential[];
+    /** Clock in milliseconds, replaceable so tests can expire tokens. */
+    now?: () => number;
+  }) {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.#privateKey = privateKey;
+    this.#publicKey = publicKey;
+    this.#ttlSeconds = options.ttlSeconds;
+    this.#tenant = options.tenant;
+    this.#now = options.now ?? Date.now;
+    for (const client of options.clients) this.#clients.set(client.clientId, client);
+  }
+
+  /** Returns the credential when the id and secret match a seeded client, else undefined. */
+  authenticate(clientId: string, clientSecret: string): ClientCredential | undefined {
+    const client = this.#clients.get(clientId);
+    return client && client.clientSecret === clientSecret ? client : undefined;
+  }
+
+  /** Returns the token response body for an authenticated client. */
+  issue(client: ClientCredential, owner: TokenOwner): Record<string, unknown> {
+    const jti = randomUUID();
+    // NOTE: a PAT without explicit scopes gets sp:scopes:all; the emulator does not model PAT
+    // scopes and does not enforce scopes or user levels on any endpoint.
+    const scope = ['sp:scopes:all'];
+    const claims: TokenClaims = {
+      tenant_id: this.#tenant.tenantId,
+      internal: false,
+      pod: this.#tenant.pod,
+      org: this.#tenant.org,
+      identity_id: owner.identityId,
+      user_name: owner.userName,
+      strong_auth: false,
+      authorities: owner.authorities,
+      client_id: client.clientId,
+      strong_auth_supported: false,
+      user_id: owner.identityId,
+      scope,
+      exp: Math.floor(this.#now() / 1000) + this.#ttlSeconds,
+      jti,
+    };
+    const signingInput = `${base64UrlJson({ alg: 'ES256', typ: 'JWT' })}.${base64UrlJson(claims)}`;
+    const signature = sign('sha256', Buffer.from(signingInput), {
+      key: this.#privateKey,
+      dsaEncoding: 'ieee-p1363',
+    }).toString('base64url');
+    return {
+      access_token: `${signingInput}.${signature}`,
+      token_type: 'bearer',
+      expires_in: this.#ttlSeconds,
+      scope: scope.join(' '),
+      accessType: 'OFFLINE',
+      tenant_id: this.#tenant.tenantId,
+      internal: false,
+      pod: this.#tenant.pod,
+      strong_auth_supported: false,
+      org: this.#tenant.org,
+      user_id: owner.identityId,
+      identity_id: owner.identityId,
+      strong_auth: false,
+      enabled: true,
+      jti,
+    };
+  }
+
+  /**
+   * Verifies an `Authorization` header value and returns the token's claims; raises a 401
+   * IscHttpError when the header is missing, malformed, forged or expired.
+   */
+  verifyAuthorization(header: string | undefined): TokenClaims {
+    if (!header) throw unauthorized('no Authorization header was sent');
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw unauthorized('the Authorization header is not a Bearer token');
+    const parts = match[1]!.split('.');
+    if (parts.length !== 3) throw unauthorized('JWT is malformed');
+    const [header64, payload64, signature64] = parts as [string, string, string];
+    const valid = verify(
+      'sha256',
+      Buffer.from(`${header64}.${payload64}`),
+      { key: this.#publicKey, dsaEncoding: 'ieee-p1363' },
+      Buffer.from(signature64, 'base64url'),
+    );
+    if (!valid) throw unauthorized('JWT signature does not match');
+    let claims: TokenClaims;
+    try {
+      claims = JSON.parse(Buffer.from(payload64, 'base64url').toString('utf8')) as TokenClaims;
+    } catch {
+      throw unauthorized('JWT is malformed');
+    }
+    if (claims.exp * 1000 <= this.#now()) throw unauthorized('JWT is expired');
+    if (!this.#clients.has(claims.client_id)) throw unauthorized('the client no longer exists');
+    return claims;
+  }
+}
