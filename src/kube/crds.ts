@@ -4,19 +4,23 @@ import {
   ApiException,
   ApiextensionsV1Api,
   type KubeConfig,
+  loadAllYaml,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { projectPath } from '../paths.ts';
 
-/** Reads every CustomResourceDefinition in the project's `crds/` folder. */
+/**
+ * Reads every CustomResourceDefinition in the project's `crds/` folder into client-node's typed
+ * models. A plain YAML object would lose `x-kubernetes-*` keys such as the CEL rules, because
+ * the client serializes by the models' camel-case property names.
+ */
 export async function readCrds(): Promise<V1CustomResourceDefinition[]> {
   const folder = projectPath('crds');
   const files = (await readdir(folder)).filter((file) => /\.ya?ml$/.test(file)).sort();
   const crds: V1CustomResourceDefinition[] = [];
   for (const file of files) {
-    for (const document of parseAllDocuments(await readFile(join(folder, file), 'utf8'))) {
-      const crd = document.toJS() as V1CustomResourceDefinition | null;
+    for (const object of loadAllYaml(await readFile(join(folder, file), 'utf8'))) {
+      const crd = object as V1CustomResourceDefinition | null;
       if (crd?.kind === 'CustomResourceDefinition') crds.push(crd);
     }
   }

@@ -1,0 +1,151 @@
+import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
+import { installCrds } from '../../src/kube/crds.ts';
+import { group, serviceAccountPlural, version } from '../../src/kube/types.ts';
+
+let cluster: LocalCluster;
+let kubeConfig: KubeConfig;
+let api: CustomObjectsApi;
+
+test.before(async () => {
+  cluster = await startLocalCluster({ controllerManager: false });
+  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+  await installCrds(kubeConfig);
+  api = kubeConfig.makeApiClient(CustomObjectsApi);
+});
+
+test.after(async () => {
+  await cluster?.stop();
+});
+
+function resource(name: string, spec: Record<string, unknown>) {
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'ServiceAccount',
+    metadata: { name, namespace: 'default' },
+    spec,
+  };
+}
+
+async function create(body: unknown) {
+  return api.createNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    body,
+    // kubectl's default: unknown fields are errors instead of being pruned silently.
+    fieldValidation: 'Strict',
+  });
+}
+
+/** Returns the API server's rejection message, or undefined when the request was accepted. */
+async function rejection(action: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await action();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ApiException)) throw error;
+    // 422 for schema and CEL violations, 400 for unknown fields under strict field validation.
+    assert.ok([400, 422].includes(error.code), `expected 400 or 422, got ${error.code}`);
+    return typeof error.body === 'string' ? error.body : JSON.stringify(error.body);
+  }
+}
+
+const valid = { email: 'svc@example.com', purpose: 'Nightly export' };
+
+const invalidCases: Array<[string, Record<string, unknown>, string]> = [
+  ['missing email', { purpose: 'x' }, 'spec.email: Required value'],
+  ['malformed email', { ...valid, email: 'not-an-email' }, 'spec.email'],
+  ['empty name', { ...valid, name: '' }, 'spec.name'],
+  ['name with spaces', { ...valid, name: 'two words' }, 'spec.name'],
+  ['name too long', { ...valid, name: 'a'.repeat(129) }, 'spec.name'],
+  ['account id with comma', { ...valid, accountId: 'SA,1' }, 'spec.accountId'],
+  ['purpose with newline', { ...valid, purpose: 'line\nbreak' }, 'control characters'],
+  ['purpose too long', { ...valid, purpose: 'p'.repeat(1025) }, 'spec.purpose'],
+  ['reserved attribute', { ...valid, attributes: { 'e-mail': 'x@example.com' } }, 'must not set id'],
+  ['bad attribute name', { ...valid, attributes: { '1st': 'x' } }, 'attribute names must start'],
+  ['non-string attribute', { ...valid, attributes: { team: 5 } }, 'spec.attributes.team'],
+  ['unknown field', { ...valid, tokens: 'x' }, 'unknown field'],
+];
+
+for (const [name, spec, expected] of invalidCases) {
+  test(`admission rejects ${name}`, async () => {
+    const message = await rejection(() => create(resource(`bad-${invalidCases.findIndex((c) => c[0] === name)}`, spec)));
+    assert.ok(message !== undefined, 'the API server accepted an invalid resource');
+    assert.match(message!, expected);
+  });
+}
+
+test('admission accepts the guide example', async () => {
+  const message = await rejection(() =>
+    create(resource('audit01', { accountId: 'SA-001', email: 'admin@example.com', purpose: 'Automate monthly audit report' })),
+  );
+  assert.is(message, undefined);
+});
+
+test('accountId is immutable once set', async () => {
+  const message = await rejection(() =>
+    api.patchNamespacedCustomObject(
+      {
+        group,
+        version,
+        namespace: 'default',
+        plural: serviceAccountPlural,
+        name: 'audit01',
+        body: [{ op: 'replace', path: '/spec/accountId', value: 'SA-999' }],
+      },
+    ),
+  );
+  assert.ok(message !== undefined, 'changing spec.accountId was accepted');
+  assert.match(message!, 'spec.accountId is immutable once set');
+});
+
+test('name is immutable, including its default', async () => {
+  const message = await rejection(() =>
+    api.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name: 'audit01',
+      body: [{ op: 'add', path: '/spec/name', value: 'renamed' }],
+    }),
+  );
+  assert.ok(message !== undefined, 'renaming the account was accepted');
+  assert.match(message!, 'spec.name is immutable');
+});
+
+test('setting name equal to its default is allowed', async () => {
+  const message = await rejection(() =>
+    api.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name: 'audit01',
+      body: [{ op: 'add', path: '/spec/name', value: 'audit01' }],
+    }),
+  );
+  assert.is(message, undefined);
+});
+
+test('generated accountId may be set once', async () => {
+  await create(resource('no-id', valid));
+  const message = await rejection(() =>
+    api.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name: 'no-id',
+      body: [{ op: 'add', path: '/spec/accountId', value: 'sa-0123456789ab' }],
+    }),
+  );
+  assert.is(message, undefined);
+});
+
+test.run();
