@@ -1,0 +1,561 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
+
+// Each test gets a fresh emulator with a short async delay, and must leave no response that
+// breaks SailPoint's published contract.
+
+const asyncDelayMs = 30;
+const serviceAccountAttributes = ['id', 'name', 'e-mail', 'purpose'];
+
+interface Response {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+interface Context {
+  emulator: RunningEmulator;
+  token: string;
+}
+
+const context = {} as Context;
+
+async function send(
+  method: string,
+  path: string,
+  options: { body?: unknown; contentType?: string; token?: string | null } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {};
+  const token = options.token === undefined ? context.token : options.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let payload: string | undefined;
+  if (options.body !== undefined) {
+    headers['content-type'] = options.contentType ?? 'application/json';
+    payload = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  }
+  const response = await fetch(`${context.emulator.url}${path}`, { method, headers, body: payload });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+async function requestToken(clientId: string, clientSecret: string): Promise<Response> {
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: clientId,
+    client_secret: clientSecret,
+  });
+  return send('POST', '/oauth/token', {
+    body: form.toString(),
+    contentType: 'application/x-www-form-urlencoded',
+    token: null,
+  });
+}
+
+function filterQuery(filter: string): string {
+  return `filters=${encodeURIComponent(filter)}`;
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails after two seconds. */
+async function eventually<T>(description: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(10);
+  }
+  throw new Error(`timed out waiting for ${description}`);
+}
+
+async function createSource(name = 'Service Accounts'): Promise<any> {
+  const response = await send('POST', '/v2025/sources?provisionAsCsv=true', {
+    body: {
+      name,
+      owner: { type: 'IDENTITY', id: context.emulator.adminIdentityId },
+      connector: 'delimited-file-angularsc',
+    },
+  });
+  assert.is(response.status, 201);
+  return response.body;
+}
+
+/** Replaces the account schema with the guide's four attributes: id, name, e-mail, purpose. */
+async function useServiceAccountSchema(sourceId: string): Promise<any> {
+  const schemas = await send('GET', `/v2025/sources/${sourceId}/schemas?include-names=account`);
+  const schema = schemas.body[0];
+  const replaced = await send('PUT', `/v2025/sources/${sourceId}/schemas/${schema.id}`, {
+    body: {
+      ...schema,
+      attributes: serviceAccountAttributes.map((name) => ({
+        name,
+        type: 'STRING',
+        isMulti: false,
+        isEntitlement: false,
+        isGroup: false,
+      })),
+    },
+  });
+  assert.is(replaced.status, 200);
+  return replaced.body;
+}
+
+async function findAccount(sourceId: string, nativeIdentity: string): Promise<any | undefined> {
+  const filter = `sourceId eq "${sourceId}" and nativeIdentity eq "${nativeIdentity}"`;
+  const response = await send('GET', `/v2025/accounts?${filterQuery(filter)}`);
+  assert.is(response.status, 200);
+  return response.body[0];
+}
+
+async function createAccount(sourceId: string, id: string, name: string): Promise<any> {
+  const response = await send('POST', '/v2025/accounts', {
+    body: {
+      attributes: { sourceId, id, name, 'e-mail': `${name}@example.com`, purpose: 'testing' },
+    },
+  });
+  assert.is(response.status, 202);
+  return eventually(`account ${id}`, () => findAccount(sourceId, id));
+}
+
+function mapping(identityAttributeName: string, attributeName: string, source: any) {
+  return {
+    identityAttributeName,
+    transformDefinition: {
+      type: 'accountAttribute',
+      attributes: { sourceName: source.name, attributeName, sourceId: source.id },
+    },
+  };
+}
+
+test.before.each(async () => {
+  context.emulator = await startEmulator({ asyncDelayMs });
+  const client = context.emulator.clients[0]!;
+  const token = await requestToken(client.clientId, client.clientSecret);
+  context.token = token.body.access_token;
+});
+
+test.after.each(async () => {
+  const violations = context.emulator.contractViolations;
+  await context.emulator.close();
+  assert.equal(violations, [], 'the emulator sent responses that break the ISC contract');
+});
+
+test('token request returns a bearer token', async () => {
+  const client = context.emulator.clients[0]!;
+  const response = await requestToken(client.clientId, client.clientSecret);
+  assert.is(response.status, 200);
+  assert.is(response.body.token_type, 'bearer');
+  assert.is(response.body.expires_in, 43200);
+  assert.is(response.body.identity_id, context.emulator.adminIdentityId);
+  assert.type(response.body.access_token, 'string');
+  assert.is((await send('GET', '/v2025/sources', { token: response.body.access_token })).status, 200);
+});
+
+test('token request takes query parameters', async () => {
+  const client = context.emulator.clients[0]!;
+  const query = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: client.clientId,
+    client_secret: client.clientSecret,
+  });
+  const response = await send('POST', `/oauth/token?${query}`, { token: null });
+  assert.is(response.status, 200);
+  const logged = JSON.stringify(context.emulator.calls);
+  assert.not.ok(logged.includes(client.clientSecret), 'the call log contains the client secret');
+  assert.not.ok(logged.includes(response.body.access_token), 'the call log contains the token');
+});
+
+test('token request with wrong secret is 401', async () => {
+  const response = await requestToken(context.emulator.clients[0]!.clientId, 'wrong');
+  assert.is(response.status, 401);
+  assert.type(response.body.error, 'string');
+});
+
+test('missing or forged token is 401', async () => {
+  const missing = await send('GET', '/v2025/sources', { token: null });
+  assert.is(missing.status, 401);
+  assert.match(missing.body.error, /^JWT validation failed: /);
+  const forged = await send('GET', '/v2025/sources', { token: `${context.token.slice(0, -4)}AAAA` });
+  assert.is(forged.status, 401);
+  assert.match(forged.body.error, /^JWT validation failed: /);
+});
+
+test('expired token is 401', async () => {
+  await context.emulator.close();
+  context.emulator = await startEmulator({ asyncDelayMs, tokenTtlSeconds: 1 });
+  const client = context.emulator.clients[0]!;
+  const token = (await requestToken(client.clientId, client.clientSecret)).body.access_token;
+  await sleep(1100);
+  const response = await send('GET', '/v2025/sources', { token });
+  assert.is(response.status, 401);
+  assert.is(response.body.error, 'JWT validation failed: JWT is expired');
+});
+
+test('guide API procedure creates an account', async () => {
+  const created = await createSource();
+  await useServiceAccountSchema(created.id);
+  await createAccount(created.id, 'SA-001', 'audit01');
+
+  const sources = await send('GET', `/v2025/sources?${filterQuery('name eq "Service Accounts"')}`);
+  assert.is(sources.status, 200);
+  assert.is(sources.body.length, 1);
+  const sourceId = sources.body[0].id;
+
+  const accounts = await send('GET', `/v2025/accounts?${filterQuery(`sourceId eq "${sourceId}"`)}`);
+  assert.is(accounts.status, 200);
+  assert.is(accounts.body.length, 1);
+  const attributes = { ...accounts.body[0].attributes };
+  assert.type(attributes.idNowDescription, 'string');
+
+  delete attributes.idNowDescription;
+  const body = { attributes: { ...attributes, sourceId, id: 'SA-002', name: 'audit02' } };
+  const response = await send('POST', '/v2025/accounts', { body });
+  assert.is(response.status, 202);
+  assert.type(response.body.id, 'string');
+
+  const account = await eventually('account SA-002', () => findAccount(sourceId, 'SA-002'));
+  assert.is(account.name, 'audit02');
+  assert.is(account.attributes['e-mail'], 'audit01@example.com');
+});
+
+test('account create rejects unknown attribute', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const response = await send('POST', '/v2025/accounts', {
+    body: { attributes: { sourceId: source.id, id: 'SA-001', idNowDescription: 'abc' } },
+  });
+  assert.is(response.status, 400);
+  assert.match(response.body.messages[0].text, 'idNowDescription');
+});
+
+test('account create without identity attribute is 400', async () => {
+  const source = await createSource();
+  const response = await send('POST', '/v2025/accounts', {
+    body: { attributes: { sourceId: source.id, name: 'audit01' } },
+  });
+  assert.is(response.status, 400);
+  assert.match(response.body.messages[0].text, '"id"');
+});
+
+test('new source has default schemas', async () => {
+  const source = await createSource();
+  assert.is(source.type, 'DelimitedFile');
+  assert.is(source.connector, 'delimited-file-angularsc');
+  assert.is(source.authoritative, false);
+  assert.equal(
+    source.schemas.map((schema: any) => schema.name),
+    ['account', 'group'],
+  );
+
+  const schemas = await send('GET', `/v2025/sources/${source.id}/schemas`);
+  assert.is(schemas.status, 200);
+  const account = schemas.body.find((schema: any) => schema.name === 'account');
+  assert.is(account.identityAttribute, 'id');
+  assert.is(account.displayAttribute, 'name');
+  assert.equal(
+    account.attributes.map((attribute: any) => attribute.name),
+    ['id', 'name', 'givenName', 'familyName', 'e-mail', 'location', 'manager', 'groups', 'startDate', 'endDate'],
+  );
+  assert.ok(account.attributes.every((attribute: any) => attribute.type === 'STRING'));
+
+  const onlyAccount = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
+  assert.equal(onlyAccount.body.map((schema: any) => schema.name), ['account']);
+});
+
+test('schema PUT replaces the schema', async () => {
+  const source = await createSource();
+  const replaced = await useServiceAccountSchema(source.id);
+  assert.equal(replaced.attributes.map((attribute: any) => attribute.name), serviceAccountAttributes);
+
+  const fetched = await send('GET', `/v2025/sources/${source.id}/schemas/${replaced.id}`);
+  assert.equal(fetched.body.attributes.map((attribute: any) => attribute.name), serviceAccountAttributes);
+
+  const { id: _id, ...withoutId } = replaced;
+  const missingId = await send('PUT', `/v2025/sources/${source.id}/schemas/${replaced.id}`, {
+    body: withoutId,
+  });
+  assert.is(missingId.status, 400);
+  const renamed = await send('PUT', `/v2025/sources/${source.id}/schemas/${replaced.id}`, {
+    body: { ...replaced, name: 'other' },
+  });
+  assert.is(renamed.status, 400);
+});
+
+test('schema PATCH adds an attribute', async () => {
+  const source = await createSource();
+  const schemas = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
+  const schemaId = schemas.body[0].id;
+  const response = await send('PATCH', `/v2025/sources/${source.id}/schemas/${schemaId}`, {
+    body: [{ op: 'add', path: '/attributes/-', value: { name: 'purpose', type: 'STRING' } }],
+    contentType: 'application/json-patch+json',
+  });
+  assert.is(response.status, 200);
+  assert.is(response.body.attributes.at(-1).name, 'purpose');
+});
+
+test('PATCH with JSON content type is 415', async () => {
+  const source = await createSource();
+  const schemas = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
+  const patch = [{ op: 'add', path: '/attributes/-', value: { name: 'purpose', type: 'STRING' } }];
+  const schemaPatch = await send('PATCH', `/v2025/sources/${source.id}/schemas/${schemas.body[0].id}`, {
+    body: patch,
+  });
+  assert.is(schemaPatch.status, 415);
+
+  const profile = await send('POST', '/v2025/identity-profiles', {
+    body: { name: 'Service Accounts', authoritativeSource: { type: 'SOURCE', id: source.id } },
+  });
+  const profilePatch = await send('PATCH', `/v2025/identity-profiles/${profile.body.id}`, {
+    body: [{ op: 'replace', path: '/description', value: 'x' }],
+  });
+  assert.is(profilePatch.status, 415);
+});
+
+test('invalid body is 400 with ISC error shape', async () => {
+  const response = await send('POST', '/v2025/sources?provisionAsCsv=true', {
+    body: { name: 'Service Accounts', connector: 'delimited-file-angularsc' },
+  });
+  assert.is(response.status, 400);
+  assert.equal(Object.keys(response.body).sort(), ['causes', 'detailCode', 'messages', 'trackingId']);
+  assert.is(response.body.detailCode, '400.1 Bad Request Content');
+  assert.type(response.body.trackingId, 'string');
+  assert.equal(response.body.causes, []);
+  assert.is(response.body.messages[0].locale, 'en-US');
+  assert.is(response.body.messages[0].localeOrigin, 'DEFAULT');
+  assert.match(response.body.messages[0].text, 'owner');
+
+  const malformed = await send('POST', '/v2025/accounts', { body: '{"attributes":' });
+  assert.is(malformed.status, 400);
+  assert.is(malformed.body.detailCode, '400.1 Bad Request Content');
+});
+
+test('account appears after the async delay', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const response = await send('POST', '/v2025/accounts', {
+    body: { attributes: { sourceId: source.id, id: 'SA-001', name: 'audit01' } },
+  });
+  assert.is(response.status, 202);
+  assert.is(await findAccount(source.id, 'SA-001'), undefined);
+
+  const account = await eventually('account SA-001', () => findAccount(source.id, 'SA-001'));
+  assert.is(account.nativeIdentity, 'SA-001');
+  assert.is(account.name, 'audit01');
+  assert.is(account.sourceName, 'Service Accounts');
+  assert.is(account.uncorrelated, true);
+  const fetched = await send('GET', `/v2025/accounts/${account.id}`);
+  assert.is(fetched.status, 200);
+  assert.is(fetched.body.id, account.id);
+
+  const task = await send('GET', `/v2025/task-status/${response.body.id}`);
+  assert.is(task.status, 200);
+  assert.is(task.body.completionStatus, 'SUCCESS');
+});
+
+test('account create with existing id updates', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const account = await createAccount(source.id, 'SA-001', 'audit01');
+  const response = await send('POST', '/v2025/accounts', {
+    body: { attributes: { sourceId: source.id, id: 'SA-001', purpose: 'changed' } },
+  });
+  assert.is(response.status, 202);
+  const updated = await eventually('purpose update', async () => {
+    const current = await findAccount(source.id, 'SA-001');
+    return current.attributes.purpose === 'changed' ? current : undefined;
+  });
+  assert.is(updated.id, account.id);
+  assert.is(updated.name, 'audit01');
+});
+
+test('account PUT and DELETE are asynchronous', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const account = await createAccount(source.id, 'SA-001', 'audit01');
+
+  const put = await send('PUT', `/v2025/accounts/${account.id}`, {
+    body: { attributes: { id: 'SA-001', name: 'audit01', purpose: 'replaced' } },
+  });
+  assert.is(put.status, 202);
+  await eventually('PUT result', async () => {
+    const current = await findAccount(source.id, 'SA-001');
+    return current.attributes.purpose === 'replaced' && current.attributes['e-mail'] === undefined
+      ? current
+      : undefined;
+  });
+
+  const removed = await send('DELETE', `/v2025/accounts/${account.id}`);
+  assert.is(removed.status, 202);
+  assert.type(removed.body.id, 'string');
+  await eventually('account removal', async () =>
+    (await send('GET', `/v2025/accounts/${account.id}`)).status === 404 ? true : undefined,
+  );
+});
+
+test('process-identities builds identities from mappings', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const account = await createAccount(source.id, 'SA-001', 'audit01');
+
+  const created = await send('POST', '/v2025/identity-profiles', {
+    body: {
+      name: 'Service Accounts',
+      authoritativeSource: { type: 'SOURCE', id: source.id, name: source.name },
+      identityAttributeConfig: {
+        enabled: true,
+        attributeTransforms: [
+          mapping('uid', 'name', source),
+          mapping('email', 'e-mail', source),
+          mapping('lastname', 'name', source),
+          mapping('firstname', 'name', source),
+        ],
+      },
+    },
+  });
+  assert.is(created.status, 201);
+  const profileId = created.body.id;
+  assert.is((await send('GET', `/v2025/sources/${source.id}`)).body.authoritative, true);
+
+  const processed = await send('POST', `/v2025/identity-profiles/${profileId}/process-identities`);
+  assert.is(processed.status, 202);
+
+  const identity = await eventually('identity audit01', async () => {
+    const response = await send('GET', `/v2025/identities?${filterQuery('alias eq "audit01"')}`);
+    return response.body[0];
+  });
+  assert.is(identity.name, 'audit01');
+  assert.is(identity.emailAddress, 'audit01@example.com');
+  assert.is(identity.identityStatus, 'UNREGISTERED');
+  assert.is(identity.attributes.uid, 'audit01');
+  assert.is(identity.attributes.email, 'audit01@example.com');
+  assert.is(identity.attributes.firstname, 'audit01');
+  assert.is(identity.attributes.lastname, 'audit01');
+  assert.is(identity.attributes.cloudStatus, 'UNREGISTERED');
+
+  const correlated = (await send('GET', `/v2025/accounts/${account.id}`)).body;
+  assert.is(correlated.identityId, identity.id);
+  assert.equal(correlated.identity, { id: identity.id, type: 'IDENTITY', name: 'audit01' });
+  assert.is(correlated.uncorrelated, false);
+
+  const profile = (await send('GET', `/v2025/identity-profiles/${profileId}`)).body;
+  assert.is(profile.identityRefreshRequired, false);
+  assert.is(profile.identityCount, 1);
+
+  const patched = await send('PATCH', `/v2025/identity-profiles/${profileId}`, {
+    body: [
+      {
+        op: 'add',
+        path: '/identityAttributeConfig/attributeTransforms/-',
+        value: mapping('displayName', 'purpose', source),
+      },
+    ],
+    contentType: 'application/json-patch+json',
+  });
+  assert.is(patched.status, 200);
+  assert.is(patched.body.identityRefreshRequired, true);
+});
+
+test('identity profile delete clears authoritative', async () => {
+  const source = await createSource();
+  const created = await send('POST', '/v2025/identity-profiles', {
+    body: { name: 'Service Accounts', authoritativeSource: { type: 'SOURCE', id: source.id } },
+  });
+  const removed = await send('DELETE', `/v2025/identity-profiles/${created.body.id}`);
+  assert.is(removed.status, 202);
+  await eventually('source no longer authoritative', async () => {
+    const current = await send('GET', `/v2025/sources/${source.id}`);
+    return current.body.authoritative === false ? true : undefined;
+  });
+  const gone = await send('GET', `/v2025/identity-profiles/${created.body.id}`);
+  assert.is(gone.status, 404);
+});
+
+test('seeded admin identity is listed', async () => {
+  const adminId = context.emulator.adminIdentityId;
+  const listed = await send('GET', `/v2025/identities?${filterQuery(`id eq "${adminId}"`)}`);
+  assert.is(listed.status, 200);
+  assert.is(listed.body.length, 1);
+  const fetched = await send('GET', `/v2025/identities/${adminId}`);
+  assert.is(fetched.body.alias, 'admin');
+});
+
+test('accounts paginate across three pages', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  for (let index = 1; index <= 7; index++) {
+    const body = { attributes: { sourceId: source.id, id: `SA-00${index}`, name: `audit0${index}` } };
+    assert.is((await send('POST', '/v2025/accounts', { body })).status, 202);
+  }
+  const sourceFilter = filterQuery(`sourceId eq "${source.id}"`);
+  await eventually('seven accounts', async () => {
+    const response = await send('GET', `/v2025/accounts?${sourceFilter}`);
+    return response.body.length === 7 ? true : undefined;
+  });
+
+  const seen: string[] = [];
+  const sizes: number[] = [];
+  for (const offset of [0, 3, 6]) {
+    const page = await send('GET', `/v2025/accounts?${sourceFilter}&limit=3&offset=${offset}&count=true&sorters=name`);
+    assert.is(page.status, 200);
+    assert.is(page.headers.get('x-total-count'), '7');
+    sizes.push(page.body.length);
+    seen.push(...page.body.map((account: any) => account.name));
+  }
+  assert.equal(sizes, [3, 3, 1]);
+  assert.equal(seen, ['audit01', 'audit02', 'audit03', 'audit04', 'audit05', 'audit06', 'audit07']);
+
+  const descending = await send('GET', `/v2025/accounts?${sourceFilter}&limit=1&sorters=-name`);
+  assert.is(descending.body[0].name, 'audit07');
+  const noCount = await send('GET', `/v2025/accounts?${sourceFilter}&limit=3`);
+  assert.is(noCount.headers.get('x-total-count'), null);
+  const tooLarge = await send('GET', '/v2025/accounts?limit=251');
+  assert.is(tooLarge.status, 400);
+});
+
+test('unsupported filter or sorter is 400', async () => {
+  const unsupported = await send('GET', `/v2025/accounts?${filterQuery('purpose eq "x"')}`);
+  assert.is(unsupported.status, 400);
+  assert.match(unsupported.body.messages[0].text, 'purpose');
+  const malformed = await send('GET', `/v2025/accounts?${filterQuery('sourceId EQ "x"')}`);
+  assert.is(malformed.status, 400);
+  const sorter = await send('GET', '/v2025/sources?sorters=purpose');
+  assert.is(sorter.status, 400);
+});
+
+test('per-service paths reach the same data', async () => {
+  const source = await createSource();
+  const listed = await send('GET', '/sources/v1');
+  assert.is(listed.status, 200);
+  assert.is(listed.body[0].id, source.id);
+  const fetched = await send('GET', `/sources/v1/${source.id}`);
+  assert.is(fetched.body.name, 'Service Accounts');
+  assert.is((await send('GET', '/v3/sources')).status, 404);
+});
+
+test('admin endpoints expose calls and state', async () => {
+  await createSource();
+  const calls = await fetch(`${context.emulator.url}/__admin/calls`).then((r) => r.json());
+  assert.ok(calls.some((call: any) => call.path === '/v2025/sources' && call.status === 201));
+  assert.is(calls.at(-1).clientId, context.emulator.clients[0]!.clientId);
+  const state = await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json());
+  assert.is(state.sources.length, 1);
+  const cleared = await fetch(`${context.emulator.url}/__admin/calls`, { method: 'DELETE' });
+  assert.is(cleared.status, 204);
+  assert.is(context.emulator.calls.length, 0);
+});
+
+test('source PUT keeps immutable fields', async () => {
+  const source = await createSource();
+  const renamed = await send('PUT', `/v2025/sources/${source.id}`, {
+    body: { ...source, description: 'Service accounts managed by the operator' },
+  });
+  assert.is(renamed.status, 200);
+  assert.is(renamed.body.description, 'Service accounts managed by the operator');
+  const changed = await send('PUT', `/v2025/sources/${source.id}`, {
+    body: { ...source, connector: 'active-directory' },
+  });
+  assert.is(changed.status, 400);
+  assert.is(changed.body.detailCode, '400.1.1 Illegal update attempt');
+});
+
+test.run();
