@@ -79,8 +79,8 @@ export class TokenAuthority {
   /** Returns the token response body for an authenticated client. */
   issue(client: ClientCredential, owner: TokenOwner): Record<string, unknown> {
     const jti = randomUUID();
-    // NOTE: a PAT without explicit scopes gets sp:scopes:all; the emulator does not model PAT
-    // scopes and does not enforce scopes or user levels on any endpoint.
+    // NOTE: a PAT without explicit scopes gets sp:scopes:all. The emulator does not model PAT
+    // scopes, and it enforces no scope or user level on any endpoint.
     const scope = ['sp:scopes:all'];
     const claims: TokenClaims = {
       tenant_id: this.#tenant.tenantId,

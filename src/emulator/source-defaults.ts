@@ -1,8 +1,8 @@
 // Values ISC fills in for a new Delimited File source created with `provisionAsCsv=true`.
 //
-// The connector values are those of a real delimited-file source as SailPoint's PATCH guide shows it
-// (developer.sailpoint.com, docs/api/patch-requests.md). The account attributes are the header of
-// the example flat-file template in the v2025 spec (GET /sources/{id}/schemas/accounts).
+// The connector values are those of the delimited-file source that SailPoint's PATCH request guide
+// shows (developer.sailpoint.com/docs/api/patch-requests). The account attributes are the header
+// of the example flat-file template in the v2025 spec (GET /sources/{id}/schemas/accounts).
 
 import { newId, nowIso } from './ids.ts';
 import type { AttributeDefinition, SchemaDto } from './state-types.ts';
@@ -23,7 +23,12 @@ export function delimitedFileConnectorAttributes(): Record<string, unknown> {
     delimiter: ',',
     hasHeader: true,
     indexColumn: 'id',
-    mergeRows: false,
+    mergeRows: true,
+    mergeColumns: ['groups'],
+    filterEmptyRecords: true,
+    partitionMode: 'disabled',
+    connectionType: 'file',
+    host: 'local',
     filetransport: 'local',
     deltaAggregation: null,
     deleteThresholdPercentage: 10,
@@ -42,6 +47,18 @@ export const defaultAccountAttributeNames = [
   'groups',
   'startDate',
   'endDate',
+] as const;
+
+const defaultGroupAttributeNames = [
+  'id',
+  'name',
+  'displayName',
+  'created',
+  'description',
+  'modified',
+  'entitlements',
+  'groups',
+  'permissions',
 ] as const;
 
 function stringAttribute(name: string): AttributeDefinition {
@@ -73,8 +90,8 @@ export function defaultDelimitedSchemas(): SchemaDto[] {
     created,
     modified: null,
   };
-  // NOTE: the group schema's attributes are not documented for delimited-file sources; an id and
-  // a name attribute are an assumption.
+  // The group attributes are the group.columnNames of the same example source. NOTE: their types
+  // are not shown there, so STRING is assumed.
   const group: SchemaDto = {
     id: newId(),
     name: 'group',
@@ -85,7 +102,7 @@ export function defaultDelimitedSchemas(): SchemaDto[] {
     includePermissions: false,
     features: [],
     configuration: {},
-    attributes: [stringAttribute('id'), stringAttribute('name')],
+    attributes: defaultGroupAttributeNames.map(stringAttribute),
     created,
     modified: null,
   };

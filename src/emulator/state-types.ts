@@ -1,6 +1,6 @@
 // Shapes of the objects the emulator stores and returns. Field names follow the v2025 schemas
-// Source, Schema, Account, IdentityProfile, Identity and TaskStatus; only the fields the emulator
-// reads are typed, the rest pass through as stored.
+// Source, Schema, Account, IdentityProfile, Identity and TaskStatus. Only the fields the emulator
+// reads are typed, and the others pass through as stored.
 
 export interface Reference<Type extends string = string> {
   type: Type;

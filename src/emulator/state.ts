@@ -155,8 +155,8 @@ export class TenantState {
   }
 
   /**
-   * Creates a source. With `provisionAsCsv` it becomes a Delimited File source with the
-   * connector values and default schemas ISC gives one; without it the body is stored as sent.
+   * Creates a source. With `provisionAsCsv` it becomes a Delimited File source with the connector
+   * values and default schemas that ISC gives one. Without it, the body is stored as sent.
    */
   createSource(body: Record<string, unknown>, provisionAsCsv: boolean): SourceDto {
     const name = String(body.name);
@@ -401,8 +401,9 @@ export class TenantState {
       throw badRequest(`Source "${sourceId}" has no account schema with an identity attribute.`);
     }
     const declared = new Set(schema.attributes.map((attribute) => attribute.name));
-    // NOTE: the guide tells callers to drop idNowDescription before POST /accounts, which implies
-    // ISC rejects attributes outside the schema; the exact response is not documented.
+    // NOTE: SailPoint's service-accounts guide has callers drop idNowDescription before
+    // POST /accounts, so ISC is assumed to reject attributes outside the schema. The exact
+    // response is not documented.
     for (const name of Object.keys(attributes)) {
       if (!declared.has(name)) {
         throw badRequest(`The attribute "${name}" is not in the account schema of source "${sourceId}".`);
@@ -754,8 +755,8 @@ export class TenantState {
 }
 
 /**
- * Returns a stand-in for ISC's `idNowDescription` account attribute, a hash ISC adds to aggregated
- * accounts; the emulator hashes the sorted attributes so the value changes when they change.
+ * Returns a stand-in for `idNowDescription`, a hash that ISC adds to the attributes of aggregated
+ * accounts. It hashes the sorted attributes, so the value changes when they change.
  */
 function descriptionHash(attributes: Record<string, string>): string {
   const sorted = Object.keys(attributes)

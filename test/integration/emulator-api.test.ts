@@ -80,7 +80,7 @@ async function createSource(name = 'Service Accounts'): Promise<any> {
   return response.body;
 }
 
-/** Replaces the account schema with the guide's four attributes: id, name, e-mail, purpose. */
+/** Replaces the account schema with the service-account attributes: id, name, e-mail, purpose. */
 async function useServiceAccountSchema(sourceId: string): Promise<any> {
   const schemas = await send('GET', `/v2025/sources/${sourceId}/schemas?include-names=account`);
   const schema = schemas.body[0];
@@ -191,7 +191,7 @@ test('expired token is 401', async () => {
   assert.is(response.body.error, 'JWT validation failed: JWT is expired');
 });
 
-test('guide API procedure creates an account', async () => {
+test('copied account attributes create an account', async () => {
   const created = await createSource();
   await useServiceAccountSchema(created.id);
   await createAccount(created.id, 'SA-001', 'audit01');

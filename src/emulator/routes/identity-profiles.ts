@@ -106,7 +106,7 @@ export const identityProfileRoutes: Route[] = [
       const launcher = request.claims?.identity_id ?? 'unknown';
       request.state.submitProcessIdentities(profileId(request), launcher);
       // NOTE: the spec declares the 202 body only as an object and documents no fields, so the
-      // emulator sends an empty object; callers cannot rely on a task id here.
+      // emulator sends an empty object. Callers cannot rely on a task id here.
       return { status: 202, body: {} };
     },
   },
