@@ -23,6 +23,8 @@ const servedOperations: Array<['v2025' | 'oauth', string, string]> = [
   ['v2025', 'post', '/sources'],
   ['v2025', 'get', '/sources/{id}'],
   ['v2025', 'put', '/sources/{id}'],
+  ['v2025', 'get', '/sources/{id}/schemas/accounts'],
+  ['v2025', 'post', '/sources/{id}/load-accounts'],
   ['v2025', 'get', '/sources/{sourceId}/schemas'],
   ['v2025', 'get', '/sources/{sourceId}/schemas/{schemaId}'],
   ['v2025', 'put', '/sources/{sourceId}/schemas/{schemaId}'],
@@ -114,10 +116,11 @@ function resolveResponse(spec: JsonObject, response: Json): JsonObject {
 function extractContent(content: Json | undefined, used: Set<string>): JsonObject {
   const media: JsonObject = {};
   if (!isObject(content)) return media;
+  // A media type declared with only an example (text/csv downloads) gets the empty schema, which
+  // accepts any body but still declares the media type.
   for (const [mediaType, entry] of Object.entries(content)) {
-    if (isObject(entry) && entry.schema !== undefined) {
-      media[mediaType] = cleanSchema(entry.schema, used);
-    }
+    media[mediaType] =
+      isObject(entry) && entry.schema !== undefined ? cleanSchema(entry.schema, used) : {};
   }
   return media;
 }

@@ -51,7 +51,8 @@ export function toJsonSchema(schema: Json): Json {
     if (key === 'nullable') continue;
     if (key === 'properties' && isObject(value)) {
       const properties: JsonObject = {};
-      for (const [name, property] of Object.entries(value)) properties[name] = toJsonSchema(property);
+      for (const [name, property] of Object.entries(value))
+        properties[name] = toJsonSchema(property);
       converted.properties = properties;
       continue;
     }
@@ -95,8 +96,7 @@ export function describeErrors(errors: ErrorObject[] | null | undefined): Schema
   for (const error of errors ?? []) {
     const field = fieldName(error);
     if (issues.has(field)) continue;
-    const message =
-      error.keyword === 'required' ? 'is required' : (error.message ?? 'is invalid');
+    const message = error.keyword === 'required' ? 'is required' : (error.message ?? 'is invalid');
     issues.set(field, { field, message });
   }
   return [...issues.values()];

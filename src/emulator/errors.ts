@@ -23,7 +23,12 @@ export class IscHttpError extends Error {
   readonly body: unknown;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, body: unknown, message: string, headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    body: unknown,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
     super(message);
     this.status = status;
     this.body = body;

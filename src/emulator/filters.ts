@@ -201,7 +201,9 @@ class Parser {
       return { kind: 'in', field, values };
     }
     if (!comparisonOperators.has(operator)) {
-      const hint = comparisonOperators.has(operator.toLowerCase()) ? ' (operators are lowercase)' : '';
+      const hint = comparisonOperators.has(operator.toLowerCase())
+        ? ' (operators are lowercase)'
+        : '';
       throw new FilterSyntaxError(
         `unknown operator "${operator}" at position ${operatorToken.position}${hint}`,
       );

@@ -3,6 +3,7 @@
 export type { ClientCredential } from './auth.ts';
 export { Contract } from './contract.ts';
 export { runEmulatorCommand } from './main.ts';
+export { iscDefaultRateLimit, type RateLimitOptions } from './rate-limit.ts';
 export {
   type CallRecord,
   type ContractViolation,

@@ -27,7 +27,11 @@ Options:
   --help                   show this help
 `;
 
-function parseNonNegativeInteger(name: string, value: string | undefined, fallback: number): number {
+function parseNonNegativeInteger(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) {
     throw new Error(`--${name} must be a non-negative integer, got "${value}"`);

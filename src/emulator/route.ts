@@ -9,7 +9,10 @@ export interface RouteRequest {
   params: Record<string, string>;
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
-  /** Parsed body: JSON for JSON media types, an object of fields for form bodies, else null. */
+  /**
+   * Parsed body: JSON for JSON media types, an object of string fields for form and multipart
+   * bodies (files as their text), or null when the operation takes no body.
+   */
   body: unknown;
   /** Claims of the verified bearer token; null only on routes that need no token. */
   claims: TokenClaims | null;
@@ -18,8 +21,10 @@ export interface RouteRequest {
 
 export interface RouteResponse {
   status: number;
-  /** Sent as JSON; undefined sends no body. */
+  /** Sent as JSON unless `contentType` is set; undefined sends no body. */
   body?: unknown;
+  /** Media type of a text body, for example `text/csv`; the body must then be a string. */
+  contentType?: string;
   headers?: Record<string, string>;
 }
 

@@ -34,6 +34,13 @@ export function normalizeApiPath(path: string): string | undefined {
   return undefined;
 }
 
+/** Returns the version family a path belongs to, for example `v2025` or `accounts/v1`. */
+export function apiFamily(path: string): string {
+  if (path.startsWith(`/${yearlyVersion}/`)) return yearlyVersion;
+  const [, service, version] = path.split('/');
+  return `${service}/${version}`;
+}
+
 interface CompiledRoute {
   route: Route;
   pattern: RegExp;

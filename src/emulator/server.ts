@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type ClientCredential, TokenAuthority, type TokenClaims } from './auth.ts';
 import { Contract } from './contract.ts';
 import {
@@ -17,8 +17,9 @@ import {
   routeNotFound,
   unsupportedMediaType,
 } from './errors.ts';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 import type { Route, RouteResponse } from './route.ts';
-import { normalizeApiPath, Router } from './router.ts';
+import { apiFamily, normalizeApiPath, Router } from './router.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { identityRoutes } from './routes/identities.ts';
 import { identityProfileRoutes } from './routes/identity-profiles.ts';
@@ -42,6 +43,11 @@ export interface EmulatorOptions {
   tokenTtlSeconds?: number;
   /** Delay added before every response, to imitate network and service latency. */
   latencyMs?: number;
+  /**
+   * Gateway rate limit per client id and API version family. Default: off. Pass
+   * `iscDefaultRateLimit` for ISC's documented 100 requests per 10 seconds.
+   */
+  rateLimit?: RateLimitOptions | null;
   /** Log every response that breaks the contract at error level (it is recorded either way). */
   strictResponses?: boolean;
   logger?: Logger;
@@ -102,7 +108,9 @@ function isLoopbackAddress(address: string | undefined): boolean {
 function queryRecord(query: URLSearchParams): Record<string, string | string[]> {
   const record: Record<string, string | string[]> = {};
   for (const name of new Set(query.keys())) {
-    const values = query.getAll(name).map((value) => (name === 'client_secret' ? '[REDACTED]' : value));
+    const values = query
+      .getAll(name)
+      .map((value) => (name === 'client_secret' ? '[REDACTED]' : value));
     record[name] = values.length === 1 ? values[0]! : values;
   }
   return record;
@@ -114,9 +122,11 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
     if (size > maxBodyBytes) {
-      throw new IscHttpError(413, errorResponse('413 Payload Too Large', [
-        `The request body exceeds ${maxBodyBytes} bytes.`,
-      ]), 'request body too large');
+      throw new IscHttpError(
+        413,
+        errorResponse('413 Payload Too Large', [`The request body exceeds ${maxBodyBytes} bytes.`]),
+        'request body too large',
+      );
     }
     chunks.push(chunk as Buffer);
   }
@@ -125,6 +135,21 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
 
 function mediaTypeOf(request: IncomingMessage): string {
   return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Parses a multipart body into string fields, reading file parts as UTF-8 text. */
+async function parseMultipart(raw: Buffer, contentType: string): Promise<Record<string, string>> {
+  let form: FormData;
+  try {
+    form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+  } catch (error) {
+    throw badRequest(`The multipart body could not be parsed: ${(error as Error).message}.`);
+  }
+  const fields: Record<string, string> = {};
+  for (const [name, value] of form.entries()) {
+    fields[name] = typeof value === 'string' ? value : await value.text();
+  }
+  return fields;
 }
 
 function describeIssue(issue: { field: string; message: string }): string {
@@ -136,7 +161,9 @@ function describeIssue(issue: { field: string; message: string }): string {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const host = options.host ?? '127.0.0.1';
   if (!loopbackHosts.has(host)) {
-    throw new Error(`The emulator listens on loopback only; host "${host}" is not 127.0.0.1, ::1 or localhost.`);
+    throw new Error(
+      `The emulator listens on loopback only; host "${host}" is not 127.0.0.1, ::1 or localhost.`,
+    );
   }
   const logger = options.logger ?? pino({ name: 'isc-emulator', level: 'warn' });
   const strictResponses = options.strictResponses ?? true;
@@ -152,7 +179,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     lastname: 'Admin',
   });
   const clients = (
-    options.clients ?? [{ clientId: defaultClientId, clientSecret: randomBytes(24).toString('hex') }]
+    options.clients ?? [
+      { clientId: defaultClientId, clientSecret: randomBytes(24).toString('hex') },
+    ]
   ).map((client) => ({ ...client, identityId: client.identityId ?? admin.id }));
   for (const client of clients) {
     if (!state.identities.has(client.identityId)) {
@@ -187,6 +216,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     ...taskRoutes,
   ]);
 
+  const rateLimiter = options.rateLimit ? new RateLimiter(options.rateLimit) : null;
   const calls: CallRecord[] = [];
   const contractViolations: ContractViolation[] = [];
 
@@ -195,7 +225,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     const problems = contract.validateResponse(
       route.operationId,
       response.status,
-      'application/json',
+      response.contentType ?? 'application/json',
       response.body,
     );
     if (problems.length === 0) return;
@@ -212,7 +242,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   }
 
   /** Parses and validates the request body against the operation's declared media types. */
-  function parseBody(route: Route, request: IncomingMessage, raw: Buffer): unknown {
+  async function parseBody(route: Route, request: IncomingMessage, raw: Buffer): Promise<unknown> {
     const declared = contract.operation(route.operationId).requestBody;
     if (!declared) return null;
     if (raw.length === 0) {
@@ -231,6 +261,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       } catch (error) {
         throw badRequest(`The request body is not valid JSON: ${(error as Error).message}.`);
       }
+    } else if (mediaType === 'multipart/form-data') {
+      body = await parseMultipart(raw, request.headers['content-type'] ?? '');
     } else {
       body = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
     }
@@ -246,7 +278,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   ): Promise<{ route: Route | null; response: RouteResponse }> {
     const method = request.method ?? 'GET';
     const apiPath = normalizeApiPath(url.pathname);
-    const match = apiPath === undefined ? { kind: 'not-found' as const } : router.match(method, apiPath);
+    const match =
+      apiPath === undefined ? { kind: 'not-found' as const } : router.match(method, apiPath);
     if (match.kind === 'not-found') {
       const error = routeNotFound(method, url.pathname);
       return { route: null, response: { status: error.status, body: error.body } };
@@ -255,7 +288,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       const error = methodNotAllowed(method, url.pathname);
       return {
         route: null,
-        response: { status: error.status, body: error.body, headers: { Allow: match.allowed.join(', ') } },
+        response: {
+          status: error.status,
+          body: error.body,
+          headers: { Allow: match.allowed.join(', ') },
+        },
       };
     }
 
@@ -265,24 +302,38 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       if (route.requiresToken) {
         claims = authority.verifyAuthorization(request.headers.authorization);
         record.clientId = claims.client_id;
+        rateLimiter?.admit(`${claims.client_id} ${apiFamily(url.pathname)}`);
       }
       const raw = await readBody(request);
-      const body = parseBody(route, request, raw);
+      const body = await parseBody(route, request, raw);
       if (!route.requiresToken) {
         record.clientId =
           url.searchParams.get('client_id') ??
-          ((body as Record<string, string> | null)?.client_id ?? null);
+          (body as Record<string, string> | null)?.client_id ??
+          null;
       }
       return {
         route,
-        response: route.handle({ params, query: url.searchParams, headers: request.headers, body, claims, state }),
+        response: route.handle({
+          params,
+          query: url.searchParams,
+          headers: request.headers,
+          body,
+          claims,
+          state,
+        }),
       };
     } catch (error) {
       if (error instanceof IscHttpError) {
-        return { route, response: { status: error.status, body: error.body, headers: error.headers } };
+        return {
+          route,
+          response: { status: error.status, body: error.body, headers: error.headers },
+        };
       }
       logger.error({ err: error, operationId: route.operationId }, 'emulator handler failed');
-      const body = errorResponse('500.0 Internal Fault', [`The emulator failed: ${(error as Error).message}`]);
+      const body = errorResponse('500.0 Internal Fault', [
+        `The emulator failed: ${(error as Error).message}`,
+      ]);
       return { route, response: { status: 500, body } };
     }
   }
@@ -327,8 +378,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     if (route) checkResponse(route, url.pathname, result);
 
     const headers: Record<string, string> = { ...result.headers };
-    const payload = result.body === undefined ? undefined : JSON.stringify(result.body);
-    if (payload !== undefined) headers['Content-Type'] = 'application/json;charset=utf-8';
+    let payload: string | undefined;
+    if (result.contentType !== undefined) {
+      payload = String(result.body ?? '');
+      headers['Content-Type'] = `${result.contentType};charset=utf-8`;
+    } else if (result.body !== undefined) {
+      payload = JSON.stringify(result.body);
+      headers['Content-Type'] = 'application/json;charset=utf-8';
+    }
     response.writeHead(result.status, headers);
     response.end(payload);
 

@@ -4,6 +4,7 @@
 // that both share one error vocabulary.
 
 import { createHash } from 'node:crypto';
+import { formatCsvLine, parseCsv } from './csv.ts';
 import { badRequest, illegalUpdate, notFound } from './errors.ts';
 import { newId, newUuid, nowIso } from './ids.ts';
 import { applyJsonPatch, type PatchOperation, touchedTopLevelFields } from './json-patch.ts';
@@ -301,7 +302,9 @@ export class TenantState {
       ...(body as Partial<SchemaDto>),
       id: existing.id,
       name: existing.name,
-      attributes: Array.isArray(body.attributes) ? (body.attributes as SchemaDto['attributes']) : [],
+      attributes: Array.isArray(body.attributes)
+        ? (body.attributes as SchemaDto['attributes'])
+        : [],
       created: existing.created,
       modified: nowIso(),
     };
@@ -323,14 +326,14 @@ export class TenantState {
   // ---- tasks ------------------------------------------------------------------------------------
 
   /**
-   * Records a pending task and runs `work` after the async delay; the task completes with SUCCESS,
-   * or with ERROR and the message when `work` throws.
+   * Records a pending task and runs `work` after the async delay. The task completes with SUCCESS,
+   * with WARNING when `work` returns warning texts, or with ERROR and the message when it throws.
    */
   #startTask(
     uniqueName: string,
     description: string,
     launcher: string,
-    work: () => void,
+    work: () => string[] | undefined,
   ): TaskStatusDto {
     const now = nowIso();
     const task: TaskStatusDto = {
@@ -355,8 +358,16 @@ export class TenantState {
     this.tasks.set(task.id, task);
     this.#later(() => {
       try {
-        work();
-        task.completionStatus = 'SUCCESS';
+        const warnings = work() ?? [];
+        for (const warning of warnings) {
+          task.messages.push({
+            type: 'WARN',
+            localizedText: { locale: 'en-US', message: warning },
+            key: 'warning',
+            parameters: null,
+          });
+        }
+        task.completionStatus = warnings.length > 0 ? 'WARNING' : 'SUCCESS';
       } catch (error) {
         task.completionStatus = 'ERROR';
         task.messages.push({
@@ -389,7 +400,8 @@ export class TenantState {
 
   #findByNativeIdentity(sourceId: string, nativeIdentity: string): AccountRecord | undefined {
     for (const account of this.accounts.values()) {
-      if (account.sourceId === sourceId && account.nativeIdentity === nativeIdentity) return account;
+      if (account.sourceId === sourceId && account.nativeIdentity === nativeIdentity)
+        return account;
     }
     return undefined;
   }
@@ -406,7 +418,9 @@ export class TenantState {
     // response is not documented.
     for (const name of Object.keys(attributes)) {
       if (!declared.has(name)) {
-        throw badRequest(`The attribute "${name}" is not in the account schema of source "${sourceId}".`);
+        throw badRequest(
+          `The attribute "${name}" is not in the account schema of source "${sourceId}".`,
+        );
       }
     }
     return schema;
@@ -428,26 +442,31 @@ export class TenantState {
       throw badRequest(`The account identity attribute "${identityAttribute}" is required.`);
     }
 
-    const task = this.#startTask('Account Create', `Create account ${nativeIdentity}`, launcher, () => {
-      const existing = this.#findByNativeIdentity(sourceId, nativeIdentity);
-      if (existing) {
-        this.#writeAccount(existing, { ...existing.attributes, ...attributes });
-        return;
-      }
-      const now = nowIso();
-      const account: AccountRecord = {
-        id: newId(),
-        sourceId,
-        nativeIdentity,
-        name: nativeIdentity,
-        attributes: {},
-        identityId: null,
-        created: now,
-        modified: now,
-      };
-      this.#writeAccount(account, attributes);
-      this.accounts.set(account.id, account);
-    });
+    const task = this.#startTask(
+      'Account Create',
+      `Create account ${nativeIdentity}`,
+      launcher,
+      () => {
+        const existing = this.#findByNativeIdentity(sourceId, nativeIdentity);
+        if (existing) {
+          this.#writeAccount(existing, { ...existing.attributes, ...attributes });
+          return;
+        }
+        const now = nowIso();
+        const account: AccountRecord = {
+          id: newId(),
+          sourceId,
+          nativeIdentity,
+          name: nativeIdentity,
+          attributes: {},
+          identityId: null,
+          created: now,
+          modified: now,
+        };
+        this.#writeAccount(account, attributes);
+        this.accounts.set(account.id, account);
+      },
+    );
     task.target = { id: sourceId, type: 'APPLICATION', name: this.getSource(sourceId).name };
     return task;
   }
@@ -465,7 +484,9 @@ export class TenantState {
     const account = this.getAccount(id);
     const source = this.getSource(account.sourceId);
     if (source.type !== delimitedFileConnector.type) {
-      throw badRequest('Only accounts of flat file (DelimitedFile) sources can be updated with PUT.');
+      throw badRequest(
+        'Only accounts of flat file (DelimitedFile) sources can be updated with PUT.',
+      );
     }
     const values: Record<string, string> = {};
     for (const [name, value] of Object.entries(attributes)) {
@@ -479,7 +500,9 @@ export class TenantState {
     const identityAttribute = schema.identityAttribute!;
     const nativeIdentity = values[identityAttribute] ?? account.nativeIdentity;
     if (nativeIdentity !== account.nativeIdentity) {
-      throw illegalUpdate(`The account identity attribute "${identityAttribute}" cannot be changed.`);
+      throw illegalUpdate(
+        `The account identity attribute "${identityAttribute}" cannot be changed.`,
+      );
     }
     values[identityAttribute] = nativeIdentity;
     return this.#startTask('Account Update', `Update account ${nativeIdentity}`, launcher, () => {
@@ -498,16 +521,167 @@ export class TenantState {
     }
     // NOTE: ISC may also remove an identity whose authoritative account is gone; the emulator
     // keeps the identity and marks it uncorrelated.
-    return this.#startTask('Account Delete', `Delete account ${account.nativeIdentity}`, launcher, () => {
-      this.accounts.delete(id);
-      if (account.identityId) {
-        const stillCorrelated = [...this.accounts.values()].some(
-          (other) => other.identityId === account.identityId,
-        );
-        const record = this.identities.get(account.identityId);
-        if (record && !stillCorrelated) record.correlated = false;
+    return this.#startTask(
+      'Account Delete',
+      `Delete account ${account.nativeIdentity}`,
+      launcher,
+      () => {
+        this.#removeAccount(account);
+      },
+    );
+  }
+
+  #removeAccount(account: AccountRecord): void {
+    this.accounts.delete(account.id);
+    if (!account.identityId) return;
+    const stillCorrelated = [...this.accounts.values()].some(
+      (other) => other.identityId === account.identityId,
+    );
+    const record = this.identities.get(account.identityId);
+    if (record && !stillCorrelated) record.correlated = false;
+  }
+
+  /** Returns the account schema's attribute names as a CSV header line (text/csv download). */
+  accountSchemaCsv(sourceId: string): string {
+    const source = this.getSource(sourceId);
+    if (source.type !== delimitedFileConnector.type) {
+      throw badRequest('Only a source of type DelimitedFile supports schema file download.');
+    }
+    const schema = this.accountSchema(sourceId);
+    return formatCsvLine(schema?.attributes.map((attribute) => attribute.name) ?? []);
+  }
+
+  /**
+   * Submits a full aggregation of a delimited-file source from CSV text (load-accounts). When the
+   * task runs, rows create or update accounts by the identity attribute, and accounts missing from
+   * the file are removed unless that would exceed the source's deleteThreshold percentage.
+   */
+  submitLoadAccounts(sourceId: string, csvText: string, launcher: string): TaskStatusDto {
+    const source = this.getSource(sourceId);
+    if (source.type !== delimitedFileConnector.type) {
+      throw badRequest(`Source "${sourceId}" is not a DelimitedFile source, so it takes no file.`);
+    }
+    const running = [...this.tasks.values()].some(
+      (task) =>
+        task.completed === null &&
+        task.uniqueName === 'Cloud Account Aggregation' &&
+        task.attributes.appId === sourceId,
+    );
+    const task = this.#startTask(
+      'Cloud Account Aggregation',
+      'Aggregate from the specified application',
+      launcher,
+      () => {
+        if (running) {
+          throw new Error(
+            'This aggregation failed because the currently running aggregation must complete ' +
+              'before the next one can start.',
+          );
+        }
+        const { counts, warnings } = this.#aggregate(source, csvText);
+        Object.assign(task.attributes, counts);
+        return warnings;
+      },
+    );
+    task.attributes.appId = sourceId;
+    task.target = { id: sourceId, type: 'APPLICATION', name: source.name };
+    task.returns = ['total', 'created', 'updated', 'deleted', 'ignored', 'optimized'].map(
+      (name) => ({
+        name: `TASK_OUT_ACCOUNT_AGGREGATION_${name.toUpperCase()}`,
+        attributeName: name,
+      }),
+    );
+    return task;
+  }
+
+  /** Applies one CSV file to a source and returns the counts and warnings the task reports. */
+  #aggregate(
+    source: SourceDto,
+    csvText: string,
+  ): { counts: Record<string, number>; warnings: string[] } {
+    const schema = this.accountSchema(source.id);
+    const identityAttribute = schema?.identityAttribute;
+    if (!schema || !identityAttribute) {
+      throw new Error(`source ${source.id} has no account schema with an identity attribute`);
+    }
+    const [header, ...rows] = parseCsv(csvText);
+    if (!header) throw new Error('the file is empty, so it has no header row');
+    const identityColumn = header.indexOf(identityAttribute);
+    if (identityColumn < 0) {
+      throw new Error(
+        `the header has no column "${identityAttribute}", the account identity attribute`,
+      );
+    }
+    // Columns outside the account schema are ignored, like attributes the schema does not define.
+    const declared = new Set(schema.attributes.map((attribute) => attribute.name));
+    const counts = {
+      total: rows.length,
+      created: 0,
+      updated: 0,
+      deleted: 0,
+      ignored: 0,
+      optimized: 0,
+    };
+    const seen = new Set<string>();
+
+    for (const row of rows) {
+      const nativeIdentity = row[identityColumn] ?? '';
+      if (nativeIdentity === '' || seen.has(nativeIdentity)) {
+        counts.ignored++;
+        continue;
       }
-    });
+      seen.add(nativeIdentity);
+      const attributes: Record<string, string> = {};
+      header.forEach((column, index) => {
+        const value = row[index];
+        if (declared.has(column) && value !== undefined && value !== '') attributes[column] = value;
+      });
+      const existing = this.#findByNativeIdentity(source.id, nativeIdentity);
+      if (existing && sameJson(existing.attributes, attributes)) {
+        counts.optimized++;
+      } else if (existing) {
+        this.#writeAccount(existing, attributes);
+        counts.updated++;
+      } else {
+        const now = nowIso();
+        const account: AccountRecord = {
+          id: newId(),
+          sourceId: source.id,
+          nativeIdentity,
+          name: nativeIdentity,
+          attributes: {},
+          identityId: null,
+          created: now,
+          modified: now,
+        };
+        this.#writeAccount(account, attributes);
+        this.accounts.set(account.id, account);
+        counts.created++;
+      }
+    }
+
+    const missing = [...this.accounts.values()].filter(
+      (account) => account.sourceId === source.id && !seen.has(account.nativeIdentity),
+    );
+    const existingCount = this.#countAccounts(source.id) - counts.created;
+    const threshold = typeof source.deleteThreshold === 'number' ? source.deleteThreshold : 10;
+    // NOTE: ISC skips the delete phase when deletions exceed deleteThreshold percent; whether it
+    // compares with > or >= and how it reports the skip is not documented.
+    if (existingCount > 0 && (missing.length * 100) / existingCount > threshold) {
+      const warning =
+        `Deleting ${missing.length} of ${existingCount} accounts exceeds the delete threshold of ` +
+        `${threshold}%, so the delete phase was skipped.`;
+      return { counts, warnings: [warning] };
+    }
+    for (const account of missing) this.#removeAccount(account);
+    counts.deleted = missing.length;
+    return { counts, warnings: [] };
+  }
+
+  #countAccounts(sourceId: string): number {
+    let count = 0;
+    for (const account of this.accounts.values()) if (account.sourceId === sourceId) count++;
+    return count;
   }
 
   // ---- identity profiles ------------------------------------------------------------------------
@@ -619,16 +793,21 @@ export class TenantState {
    */
   submitProcessIdentities(id: string, launcher: string): TaskStatusDto {
     const profile = this.getIdentityProfile(id);
-    return this.#startTask('Identity Refresh', `Process identities of ${profile.name}`, launcher, () => {
-      const current = this.identityProfiles.get(id);
-      if (!current) throw new Error(`identity profile ${id} was deleted before processing`);
-      for (const account of this.accounts.values()) {
-        if (account.sourceId === current.authoritativeSource.id) {
-          this.#processAccount(current, account);
+    return this.#startTask(
+      'Identity Refresh',
+      `Process identities of ${profile.name}`,
+      launcher,
+      () => {
+        const current = this.identityProfiles.get(id);
+        if (!current) throw new Error(`identity profile ${id} was deleted before processing`);
+        for (const account of this.accounts.values()) {
+          if (account.sourceId === current.authoritativeSource.id) {
+            this.#processAccount(current, account);
+          }
         }
-      }
-      current.identityRefreshRequired = false;
-    });
+        current.identityRefreshRequired = false;
+      },
+    );
   }
 
   /** Evaluates the profile's transforms for one account; other transform types are skipped. */

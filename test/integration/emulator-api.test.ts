@@ -35,9 +35,17 @@ async function send(
     headers['content-type'] = options.contentType ?? 'application/json';
     payload = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   }
-  const response = await fetch(`${context.emulator.url}${path}`, { method, headers, body: payload });
+  const response = await fetch(`${context.emulator.url}${path}`, {
+    method,
+    headers,
+    body: payload,
+  });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text ? JSON.parse(text) : undefined,
+  };
 }
 
 async function requestToken(clientId: string, clientSecret: string): Promise<Response> {
@@ -127,6 +135,25 @@ function mapping(identityAttributeName: string, attributeName: string, source: a
   };
 }
 
+async function uploadAccounts(sourceId: string, csv: string): Promise<Response> {
+  const form = new FormData();
+  form.append('file', new Blob([csv], { type: 'text/csv' }), 'accounts.csv');
+  form.append('disableOptimization', 'false');
+  const response = await fetch(`${context.emulator.url}/v2025/sources/${sourceId}/load-accounts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${context.token}` },
+    body: form,
+  });
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+async function finishedTask(taskId: string): Promise<any> {
+  return eventually(`task ${taskId}`, async () => {
+    const task = await send('GET', `/v2025/task-status/${taskId}`);
+    return task.body.completed ? task.body : undefined;
+  });
+}
+
 test.before.each(async () => {
   context.emulator = await startEmulator({ asyncDelayMs });
   const client = context.emulator.clients[0]!;
@@ -148,7 +175,10 @@ test('token request returns a bearer token', async () => {
   assert.is(response.body.expires_in, 43200);
   assert.is(response.body.identity_id, context.emulator.adminIdentityId);
   assert.type(response.body.access_token, 'string');
-  assert.is((await send('GET', '/v2025/sources', { token: response.body.access_token })).status, 200);
+  assert.is(
+    (await send('GET', '/v2025/sources', { token: response.body.access_token })).status,
+    200,
+  );
 });
 
 test('token request takes query parameters', async () => {
@@ -175,7 +205,9 @@ test('missing or forged token is 401', async () => {
   const missing = await send('GET', '/v2025/sources', { token: null });
   assert.is(missing.status, 401);
   assert.match(missing.body.error, /^JWT validation failed: /);
-  const forged = await send('GET', '/v2025/sources', { token: `${context.token.slice(0, -4)}AAAA` });
+  const forged = await send('GET', '/v2025/sources', {
+    token: `${context.token.slice(0, -4)}AAAA`,
+  });
   assert.is(forged.status, 401);
   assert.match(forged.body.error, /^JWT validation failed: /);
 });
@@ -254,21 +286,44 @@ test('new source has default schemas', async () => {
   assert.is(account.displayAttribute, 'name');
   assert.equal(
     account.attributes.map((attribute: any) => attribute.name),
-    ['id', 'name', 'givenName', 'familyName', 'e-mail', 'location', 'manager', 'groups', 'startDate', 'endDate'],
+    [
+      'id',
+      'name',
+      'givenName',
+      'familyName',
+      'e-mail',
+      'location',
+      'manager',
+      'groups',
+      'startDate',
+      'endDate',
+    ],
   );
   assert.ok(account.attributes.every((attribute: any) => attribute.type === 'STRING'));
 
-  const onlyAccount = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
-  assert.equal(onlyAccount.body.map((schema: any) => schema.name), ['account']);
+  const onlyAccount = await send(
+    'GET',
+    `/v2025/sources/${source.id}/schemas?include-names=account`,
+  );
+  assert.equal(
+    onlyAccount.body.map((schema: any) => schema.name),
+    ['account'],
+  );
 });
 
 test('schema PUT replaces the schema', async () => {
   const source = await createSource();
   const replaced = await useServiceAccountSchema(source.id);
-  assert.equal(replaced.attributes.map((attribute: any) => attribute.name), serviceAccountAttributes);
+  assert.equal(
+    replaced.attributes.map((attribute: any) => attribute.name),
+    serviceAccountAttributes,
+  );
 
   const fetched = await send('GET', `/v2025/sources/${source.id}/schemas/${replaced.id}`);
-  assert.equal(fetched.body.attributes.map((attribute: any) => attribute.name), serviceAccountAttributes);
+  assert.equal(
+    fetched.body.attributes.map((attribute: any) => attribute.name),
+    serviceAccountAttributes,
+  );
 
   const { id: _id, ...withoutId } = replaced;
   const missingId = await send('PUT', `/v2025/sources/${source.id}/schemas/${replaced.id}`, {
@@ -297,9 +352,13 @@ test('PATCH with JSON content type is 415', async () => {
   const source = await createSource();
   const schemas = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
   const patch = [{ op: 'add', path: '/attributes/-', value: { name: 'purpose', type: 'STRING' } }];
-  const schemaPatch = await send('PATCH', `/v2025/sources/${source.id}/schemas/${schemas.body[0].id}`, {
-    body: patch,
-  });
+  const schemaPatch = await send(
+    'PATCH',
+    `/v2025/sources/${source.id}/schemas/${schemas.body[0].id}`,
+    {
+      body: patch,
+    },
+  );
   assert.is(schemaPatch.status, 415);
 
   const profile = await send('POST', '/v2025/identity-profiles', {
@@ -316,7 +375,12 @@ test('invalid body is 400 with ISC error shape', async () => {
     body: { name: 'Service Accounts', connector: 'delimited-file-angularsc' },
   });
   assert.is(response.status, 400);
-  assert.equal(Object.keys(response.body).sort(), ['causes', 'detailCode', 'messages', 'trackingId']);
+  assert.equal(Object.keys(response.body).sort(), [
+    'causes',
+    'detailCode',
+    'messages',
+    'trackingId',
+  ]);
   assert.is(response.body.detailCode, '400.1 Bad Request Content');
   assert.type(response.body.trackingId, 'string');
   assert.equal(response.body.causes, []);
@@ -483,7 +547,9 @@ test('accounts paginate across three pages', async () => {
   const source = await createSource();
   await useServiceAccountSchema(source.id);
   for (let index = 1; index <= 7; index++) {
-    const body = { attributes: { sourceId: source.id, id: `SA-00${index}`, name: `audit0${index}` } };
+    const body = {
+      attributes: { sourceId: source.id, id: `SA-00${index}`, name: `audit0${index}` },
+    };
     assert.is((await send('POST', '/v2025/accounts', { body })).status, 202);
   }
   const sourceFilter = filterQuery(`sourceId eq "${source.id}"`);
@@ -495,7 +561,10 @@ test('accounts paginate across three pages', async () => {
   const seen: string[] = [];
   const sizes: number[] = [];
   for (const offset of [0, 3, 6]) {
-    const page = await send('GET', `/v2025/accounts?${sourceFilter}&limit=3&offset=${offset}&count=true&sorters=name`);
+    const page = await send(
+      'GET',
+      `/v2025/accounts?${sourceFilter}&limit=3&offset=${offset}&count=true&sorters=name`,
+    );
     assert.is(page.status, 200);
     assert.is(page.headers.get('x-total-count'), '7');
     sizes.push(page.body.length);
@@ -534,10 +603,10 @@ test('per-service paths reach the same data', async () => {
 
 test('admin endpoints expose calls and state', async () => {
   await createSource();
-  const calls = await fetch(`${context.emulator.url}/__admin/calls`).then((r) => r.json());
+  const calls: any = await fetch(`${context.emulator.url}/__admin/calls`).then((r) => r.json());
   assert.ok(calls.some((call: any) => call.path === '/v2025/sources' && call.status === 201));
   assert.is(calls.at(-1).clientId, context.emulator.clients[0]!.clientId);
-  const state = await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json());
+  const state: any = await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json());
   assert.is(state.sources.length, 1);
   const cleared = await fetch(`${context.emulator.url}/__admin/calls`, { method: 'DELETE' });
   assert.is(cleared.status, 204);
@@ -556,6 +625,108 @@ test('source PUT keeps immutable fields', async () => {
   });
   assert.is(changed.status, 400);
   assert.is(changed.body.detailCode, '400.1.1 Illegal update attempt');
+});
+
+test('account schema downloads as CSV', async () => {
+  const source = await createSource();
+  const response = await fetch(
+    `${context.emulator.url}/v2025/sources/${source.id}/schemas/accounts`,
+    {
+      headers: { authorization: `Bearer ${context.token}` },
+    },
+  );
+  assert.is(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/csv/);
+  assert.is(
+    await response.text(),
+    'id,name,givenName,familyName,e-mail,location,manager,groups,startDate,endDate\n',
+  );
+});
+
+test('load-accounts aggregates a CSV file', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const csv = [
+    'id,name,e-mail,purpose,unknownColumn',
+    'SA-001,audit01,audit01@example.com,"Monthly audit, report",x',
+    'SA-002,audit02,audit02@example.com,"Says ""hi""",y',
+    ',no-id,,,',
+  ].join('\n');
+  const upload = await uploadAccounts(source.id, csv);
+  assert.is(upload.status, 202);
+  assert.is(upload.body.success, true);
+  const task = await finishedTask(upload.body.task.id);
+  assert.is(task.completionStatus, 'SUCCESS');
+  assert.is(task.attributes.created, 2);
+  assert.is(task.attributes.ignored, 1);
+
+  const first = await findAccount(source.id, 'SA-001');
+  assert.is(first.attributes.purpose, 'Monthly audit, report');
+  assert.is(first.attributes.unknownColumn, undefined);
+  const second = await findAccount(source.id, 'SA-002');
+  assert.is(second.attributes.purpose, 'Says "hi"');
+});
+
+test('load-accounts removes missing rows', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  await send('PUT', `/v2025/sources/${source.id}`, { body: { ...source, deleteThreshold: 50 } });
+  const header = 'id,name,e-mail,purpose';
+  const first = await uploadAccounts(source.id, `${header}\nSA-001,audit01,,\nSA-002,audit02,,\n`);
+  await finishedTask(first.body.task.id);
+
+  const second = await uploadAccounts(source.id, `${header}\nSA-001,audit01,,changed\n`);
+  const task = await finishedTask(second.body.task.id);
+  assert.is(task.completionStatus, 'SUCCESS');
+  assert.is(task.attributes.updated, 1);
+  assert.is(task.attributes.deleted, 1);
+  assert.is(await findAccount(source.id, 'SA-002'), undefined);
+});
+
+test('load-accounts applies delete threshold', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const header = 'id,name,e-mail,purpose';
+  const first = await uploadAccounts(source.id, `${header}\nSA-001,audit01,,\nSA-002,audit02,,\n`);
+  await finishedTask(first.body.task.id);
+
+  const emptied = await uploadAccounts(source.id, `${header}\n`);
+  const task = await finishedTask(emptied.body.task.id);
+  assert.is(task.completionStatus, 'WARNING');
+  assert.match(task.messages[0].localizedText.message, 'delete threshold');
+  assert.ok(await findAccount(source.id, 'SA-002'), 'the delete phase removed an account');
+});
+
+test('concurrent load-accounts fails second task', async () => {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  const csv = 'id,name,e-mail,purpose\nSA-001,audit01,,\n';
+  const first = await uploadAccounts(source.id, csv);
+  const second = await uploadAccounts(source.id, csv);
+  assert.is(second.status, 202);
+  assert.is((await finishedTask(first.body.task.id)).completionStatus, 'SUCCESS');
+  const failed = await finishedTask(second.body.task.id);
+  assert.is(failed.completionStatus, 'ERROR');
+  assert.match(failed.messages[0].localizedText.message, 'currently running aggregation');
+});
+
+test('rate limit sends 429 with Retry-After', async () => {
+  await context.emulator.close();
+  context.emulator = await startEmulator({
+    asyncDelayMs,
+    rateLimit: { requests: 3, windowMs: 10_000 },
+  });
+  const client = context.emulator.clients[0]!;
+  context.token = (await requestToken(client.clientId, client.clientSecret)).body.access_token;
+  for (let index = 0; index < 3; index++) {
+    assert.is((await send('GET', '/v2025/sources')).status, 200);
+  }
+  const limited = await send('GET', '/v2025/sources');
+  assert.is(limited.status, 429);
+  assert.is(limited.body.message, ' Rate Limit Exceeded ');
+  assert.ok(Number(limited.headers.get('retry-after')) >= 1, 'Retry-After is missing');
+  // Each API version family has its own budget.
+  assert.is((await send('GET', '/sources/v1')).status, 200);
 });
 
 test.run();

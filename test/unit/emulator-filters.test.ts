@@ -11,13 +11,25 @@ import {
 } from '../../src/emulator/filters.ts';
 
 const parseCases: Array<[string, FilterNode]> = [
-  ['name eq "Service Accounts"', { kind: 'comparison', field: 'name', operator: 'eq', value: 'Service Accounts' }],
+  [
+    'name eq "Service Accounts"',
+    { kind: 'comparison', field: 'name', operator: 'eq', value: 'Service Accounts' },
+  ],
   ['id in ("a","b", "c")', { kind: 'in', field: 'id', values: ['a', 'b', 'c'] }],
   ['name sw "aud"', { kind: 'comparison', field: 'name', operator: 'sw', value: 'aud' }],
   ['name co "udi"', { kind: 'comparison', field: 'name', operator: 'co', value: 'udi' }],
-  ['name eq "say \\"hi\\""', { kind: 'comparison', field: 'name', operator: 'eq', value: 'say "hi"' }],
-  ['name eq "back\\\\slash"', { kind: 'comparison', field: 'name', operator: 'eq', value: 'back\\slash' }],
-  ['uncorrelated eq true', { kind: 'comparison', field: 'uncorrelated', operator: 'eq', value: true }],
+  [
+    'name eq "say \\"hi\\""',
+    { kind: 'comparison', field: 'name', operator: 'eq', value: 'say "hi"' },
+  ],
+  [
+    'name eq "back\\\\slash"',
+    { kind: 'comparison', field: 'name', operator: 'eq', value: 'back\\slash' },
+  ],
+  [
+    'uncorrelated eq true',
+    { kind: 'comparison', field: 'uncorrelated', operator: 'eq', value: true },
+  ],
   ['priority eq 10', { kind: 'comparison', field: 'priority', operator: 'eq', value: 10 }],
   ['owner.id eq "x"', { kind: 'comparison', field: 'owner.id', operator: 'eq', value: 'x' }],
   ['manager isnull', { kind: 'presence', field: 'manager', operator: 'isnull' }],
@@ -90,7 +102,10 @@ const syntaxErrors = [
 
 for (const text of syntaxErrors) {
   test(`parse rejects ${JSON.stringify(text)}`, () => {
-    assert.throws(() => parseFilter(text), (error: unknown) => error instanceof FilterSyntaxError);
+    assert.throws(
+      () => parseFilter(text),
+      (error: unknown) => error instanceof FilterSyntaxError,
+    );
   });
 }
 
@@ -138,7 +153,10 @@ const matchCases: Array<[string, boolean]> = [
 for (const [text, expected] of matchCases) {
   test(`match ${text}`, () => {
     const filter = parseFilter(text);
-    assert.is(matchesFilter(filter, (field) => readDottedField(account, field)), expected);
+    assert.is(
+      matchesFilter(filter, (field) => readDottedField(account, field)),
+      expected,
+    );
   });
 }
 

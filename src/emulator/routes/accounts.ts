@@ -47,7 +47,9 @@ export const accountRoutes: Route[] = [
       const detailLevel = query.get('detailLevel');
       // NOTE: SLIM is accepted but returns the same fields as FULL.
       if (detailLevel !== null && detailLevel !== 'SLIM' && detailLevel !== 'FULL') {
-        throw badRequest(`The query parameter "detailLevel" must be SLIM or FULL, got "${detailLevel}".`);
+        throw badRequest(
+          `The query parameter "detailLevel" must be SLIM or FULL, got "${detailLevel}".`,
+        );
       }
       return listCollection(state.accounts.values(), query, {
         filterSupport: accountFilterSupport,

@@ -5,10 +5,10 @@ import type { TokenAuthority } from '../auth.ts';
 import { badRequest, IscHttpError } from '../errors.ts';
 import type { Route } from '../route.ts';
 
-export interface TokenOwnerLookup {
-  /** Returns the user context of a PAT's owner, or undefined when the identity is gone. */
-  (identityId: string): { userName: string; authorities: string[] } | undefined;
-}
+/** Returns the user context of a PAT's owner, or undefined when the identity is gone. */
+export type TokenOwnerLookup = (
+  identityId: string,
+) => { userName: string; authorities: string[] } | undefined;
 
 export function createOauthRoutes(
   authority: TokenAuthority,

@@ -1,6 +1,7 @@
 // Sources and their schemas: /sources, /sources/{id}, /sources/{sourceId}/schemas[/{schemaId}].
 
 import { listCollection } from '../collection.ts';
+import { badRequest } from '../errors.ts';
 import type { PatchOperation } from '../json-patch.ts';
 import type { Route } from '../route.ts';
 import type { SourceDto } from '../state-types.ts';
@@ -63,6 +64,63 @@ export const sourceRoutes: Route[] = [
       body: state.replaceSource(params.id!, body as Record<string, unknown>),
     }),
   },
+  // These two literal paths come before /sources/{sourceId}/schemas/{schemaId}, which would
+  // otherwise take "accounts" as a schema id.
+  {
+    method: 'GET',
+    template: '/sources/{id}/schemas/accounts',
+    operationId: 'getAccountsSchema',
+    requiresToken: true,
+    handle: ({ state, params }) => ({
+      status: 200,
+      body: `${state.accountSchemaCsv(params.id!)}\n`,
+      contentType: 'text/csv',
+    }),
+  },
+  {
+    method: 'POST',
+    template: '/sources/{id}/load-accounts',
+    operationId: 'importAccounts',
+    requiresToken: true,
+    handle: ({ state, params, body, claims }) => {
+      const fields = (body ?? {}) as Record<string, string>;
+      if (fields.file === undefined) {
+        throw badRequest('The multipart field "file" with the account CSV is required.');
+      }
+      // NOTE: disableOptimization is accepted but has no effect, because every row is compared
+      // with the stored account anyway.
+      const task = state.submitLoadAccounts(
+        params.id!,
+        fields.file,
+        claims?.identity_id ?? 'unknown',
+      );
+      return {
+        status: 202,
+        body: {
+          success: true,
+          task: {
+            id: task.id,
+            type: task.type,
+            name: task.uniqueName,
+            description: task.description,
+            launcher: task.launcher,
+            created: task.created,
+            launched: task.launched,
+            completed: task.completed,
+            completionStatus: task.completionStatus,
+            parentName: task.parentName,
+            messages: [],
+            progress: task.progress,
+            attributes: { appId: params.id!, optimizedAggregation: 'enabled' },
+            returns: task.returns.map((entry) => ({
+              displayLabel: entry.name,
+              attributeName: entry.attributeName,
+            })),
+          },
+        },
+      };
+    },
+  },
   {
     method: 'GET',
     template: '/sources/{sourceId}/schemas',
@@ -101,7 +159,11 @@ export const sourceRoutes: Route[] = [
     requiresToken: true,
     handle: ({ state, params, body }) => ({
       status: 200,
-      body: state.replaceSchema(params.sourceId!, params.schemaId!, body as Record<string, unknown>),
+      body: state.replaceSchema(
+        params.sourceId!,
+        params.schemaId!,
+        body as Record<string, unknown>,
+      ),
     }),
   },
   {
