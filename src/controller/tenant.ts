@@ -184,7 +184,7 @@ export class TenantSetup {
       attributes.push({
         name,
         type: 'STRING',
-        description: null,
+        description: `Service account column ${name}`,
         isMulti: false,
         isEntitlement: false,
         isGroup: false,

@@ -1,0 +1,251 @@
+/**
+ * End to end: a real kube-apiserver, the ISC emulator over HTTP and the operator as its own
+ * process. Tenant state is read back through the ISC REST API with a second credential, so the
+ * checks hold for any tenant, not only for the emulator's internals.
+ */
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { applyExamples } from '../../src/cli/demo.ts';
+import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
+import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
+import { IscApi } from '../../src/isc/api.ts';
+import { IscClient } from '../../src/isc/client.ts';
+import type { Account, Identity, IdentityProfile, Source, SourceSchema } from '../../src/isc/types.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
+import { installCrds } from '../../src/kube/crds.ts';
+import {
+  group,
+  reconcileNowAnnotation,
+  type ServiceAccount,
+  serviceAccountPlural,
+  version,
+} from '../../src/kube/types.ts';
+import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { waitFor } from '../support/wait.ts';
+
+const operatorClient = { clientId: 'e2e-operator', clientSecret: `op-${crypto.randomUUID()}` };
+const inspectorClient = { clientId: 'e2e-inspector', clientSecret: `in-${crypto.randomUUID()}` };
+
+let cluster: LocalCluster;
+let emulator: RunningEmulator;
+let kubeConfig: KubeConfig;
+let customObjects: CustomObjectsApi;
+let operator: OperatorProcess;
+let isc: IscApi;
+
+test.before(async () => {
+  cluster = await startLocalCluster();
+  emulator = await startEmulator({ clients: [operatorClient, inspectorClient], asyncDelayMs: 200 });
+  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+  customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+  await installCrds(kubeConfig);
+
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'isc-system' } } });
+  await core.createNamespacedSecret({
+    namespace: 'isc-system',
+    body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
+  });
+
+  operator = startOperatorProcess({
+    KUBECONFIG: cluster.kubeconfigPath,
+    ISC_BASE_URL: emulator.url,
+    ISC_CREDENTIALS_SECRET: 'isc-system/isc-credentials',
+    ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
+    LOG_LEVEL: 'debug',
+  });
+  isc = new IscApi(
+    new IscClient({ baseUrl: emulator.url, ...inspectorClient, logger: pino({ level: 'silent' }) }),
+  );
+});
+
+test.after(async () => {
+  await operator?.stop();
+  await emulator?.close();
+  await cluster?.stop();
+});
+
+async function getResource(name: string): Promise<ServiceAccount> {
+  return customObjects.getNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name,
+  });
+}
+
+function readyCondition(resource: ServiceAccount) {
+  return resource.status?.conditions?.find((condition) => condition.type === 'Ready');
+}
+
+async function waitReady(name: string, generation?: number): Promise<ServiceAccount> {
+  return waitFor(`${name} to be Ready`, async () => {
+    const resource = await getResource(name);
+    const ready = readyCondition(resource);
+    if (ready?.status !== 'True') return undefined;
+    if (generation !== undefined && resource.status?.observedGeneration !== generation) return undefined;
+    return resource;
+  }, 90_000);
+}
+
+async function listAll<T extends { id: string }>(service: string, filters?: string, sorters = 'id') {
+  const items: T[] = [];
+  for await (const item of isc.list<T>(service, '', { ...(filters ? { filters } : {}), sorters })) {
+    items.push(item);
+  }
+  return items;
+}
+
+const exampleNames = ['access-review-bot', 'audit01', 'ci-deployer'];
+
+test('examples converge to Ready', async () => {
+  const applied = await applyExamples(kubeConfig);
+  assert.equal(applied.sort(), exampleNames.map((name) => `default/${name}`));
+  for (const name of exampleNames) await waitReady(name);
+});
+
+test('tenant holds one source with the four-column schema', async () => {
+  const sources = await listAll<Source>('sources', 'name eq "Service Accounts"', 'name');
+  assert.is(sources.length, 1);
+  assert.is(sources[0]!.type, 'DelimitedFile');
+  const schema = (await isc.getAccountSchema(sources[0]!.id)) as SourceSchema;
+  assert.equal(schema.attributes.map((attribute) => attribute.name), ['id', 'name', 'e-mail', 'purpose']);
+  assert.is(schema.identityAttribute, 'id');
+  assert.is(schema.displayAttribute, 'name');
+});
+
+test('tenant holds one profile with four mappings', async () => {
+  const [source] = await listAll<Source>('sources', 'name eq "Service Accounts"', 'name');
+  const profiles = await listAll<IdentityProfile>('identity-profiles', undefined, 'name');
+  assert.is(profiles.length, 1);
+  const profile = profiles[0]!;
+  assert.is(profile.name, 'Service Accounts');
+  assert.is(profile.authoritativeSource.id, source!.id);
+  const mappings = Object.fromEntries(
+    (profile.identityAttributeConfig?.attributeTransforms ?? []).map((transform) => [
+      transform.identityAttributeName,
+      transform.transformDefinition.attributes.attributeName,
+    ]),
+  );
+  assert.equal(mappings, { uid: 'name', email: 'e-mail', lastname: 'name', firstname: 'name' });
+});
+
+test('tenant holds exactly the three accounts', async () => {
+  const [source] = await listAll<Source>('sources', 'name eq "Service Accounts"', 'name');
+  const accounts = await listAll<Account>('accounts', `sourceId eq "${source!.id}"`);
+  assert.is(accounts.length, 3);
+
+  const audit = accounts.find((account) => account.nativeIdentity === 'SA-001');
+  assert.ok(audit, 'no account with id SA-001');
+  assert.is(audit!.name, 'audit01');
+  assert.equal(
+    { ...audit!.attributes },
+    {
+      ...audit!.attributes,
+      id: 'SA-001',
+      name: 'audit01',
+      'e-mail': 'admin@example.com',
+      purpose: 'Automate monthly audit report',
+    },
+  );
+  const names = accounts.map((account) => account.name).sort();
+  assert.equal(names, ['access-review-bot', 'audit01', 'ci-deployer']);
+});
+
+test('identities carry the mapped attributes', async () => {
+  for (const name of exampleNames) {
+    const resource = await getResource(name);
+    const identity = (await isc.getIdentity(resource.status!.identityId!)) as Identity;
+    assert.ok(identity, `identity of ${name} not found`);
+    const accountName = resource.spec.name ?? name;
+    assert.is(identity.attributes?.uid, accountName, `uid of ${name}`);
+    assert.is(identity.attributes?.firstname, accountName, `firstname of ${name}`);
+    assert.is(identity.attributes?.lastname, accountName, `lastname of ${name}`);
+    assert.is(identity.attributes?.email, resource.spec.email, `email of ${name}`);
+  }
+});
+
+test('status records ids and generation', async () => {
+  const [source] = await listAll<Source>('sources', 'name eq "Service Accounts"', 'name');
+  for (const name of exampleNames) {
+    const resource = await getResource(name);
+    const account = await isc.findAccount(source!.id, resource.spec.accountId!);
+    assert.ok(account, `account of ${name} not found`);
+    assert.is(resource.status?.accountId, account!.id, `accountId of ${name}`);
+    assert.is(resource.status?.identityId, account!.identityId, `identityId of ${name}`);
+    assert.is(resource.status?.observedGeneration, resource.metadata.generation, `generation of ${name}`);
+    assert.is(readyCondition(resource)?.reason, 'Converged');
+    assert.is(resource.status?.accountCreateRequestedAt, undefined, `create marker of ${name}`);
+  }
+});
+
+test('generated account id is written to spec', async () => {
+  const resource = await getResource('access-review-bot');
+  assert.match(resource.spec.accountId ?? '', /^sa-[0-9a-f]{12}$/);
+});
+
+test('reconcile of converged resources writes nothing', async () => {
+  emulator.clearCalls();
+  const marker = `check-${Date.now()}`;
+  for (const name of exampleNames) {
+    await customObjects.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name,
+      body: [{ op: 'add', path: `/metadata/annotations`, value: { [reconcileNowAnnotation]: marker } }],
+    });
+  }
+  for (const name of exampleNames) {
+    await waitFor(`${name} to handle the reconcile request`, async () => {
+      const resource = await getResource(name);
+      return resource.status?.lastHandledReconcileAt === marker ? resource : undefined;
+    });
+  }
+  const operatorCalls = emulator.calls.filter((call) => call.clientId === operatorClient.clientId);
+  const writes = operatorCalls.filter((call) => call.method !== 'GET');
+  assert.ok(operatorCalls.length > 0, 'the operator made no ISC call at all; did it reconcile?');
+  assert.equal(writes, []);
+});
+
+test('spec update reaches the account', async () => {
+  const before = await getResource('ci-deployer');
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'ci-deployer',
+    body: [{ op: 'replace', path: '/spec/purpose', value: 'Deploy from the release pipeline' }],
+  });
+  const after = await waitReady('ci-deployer', before.metadata!.generation! + 1);
+  const [source] = await listAll<Source>('sources', 'name eq "Service Accounts"', 'name');
+  const account = await isc.findAccount(source!.id, 'SA-002');
+  assert.is(account?.attributes?.purpose, 'Deploy from the release pipeline');
+  assert.is(after.status?.observedGeneration, before.metadata!.generation! + 1);
+});
+
+test('operator log has no secret and one resource per line', () => {
+  const output = operator.output();
+  assert.ok(output.length > 0, 'operator wrote no log');
+  assert.not.ok(output.includes(operatorClient.clientSecret), 'client secret in the log');
+  const reconcileLines = output
+    .split('\n')
+    .filter((line) => line.includes('"reconcileId"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.ok(reconcileLines.length > 0, 'no reconcile log lines');
+  for (const line of reconcileLines) {
+    assert.type(line.namespace, 'string');
+    assert.type(line.name, 'string');
+  }
+});
+
+test('contract holds for every emulator response', () => {
+  assert.equal(emulator.contractViolations, []);
+});
+
+test.run();
