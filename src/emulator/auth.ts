@@ -8,7 +8,7 @@ import { unauthorized } from './errors.ts';
 export interface ClientCredential {
   clientId: string;
   clientSecret: string;
-  /** Owner of the PAT; the token carries this identity's user context. */
+  /** Owner of the PAT, whose user context the token carries. */
   identityId?: string;
 }
 
@@ -45,7 +45,7 @@ function base64UrlJson(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-/** Issues and verifies access tokens; all signing keys live only in this process. */
+/** Issuer and verifier of access tokens, with signing keys that exist only in this process. */
 export class TokenAuthority {
   readonly #privateKey: KeyObject;
   readonly #publicKey: KeyObject;
@@ -123,7 +123,7 @@ export class TokenAuthority {
   }
 
   /**
-   * Verifies an `Authorization` header value and returns the token's claims; raises a 401
+   * Verifies an `Authorization` header value and returns the token's claims. Raises a 401
    * IscHttpError when the header is missing, malformed, forged or expired.
    */
   verifyAuthorization(header: string | undefined): TokenClaims {

@@ -18,9 +18,9 @@ export const maxLimit = 250;
 
 export interface CollectionOptions<Item> {
   filterSupport: FilterSupport;
-  /** Sortable fields; the value reads the sort key from an item. */
+  /** Sortable fields, each with a function that reads the sort key from an item. */
   sorters: Record<string, (item: Item) => unknown>;
-  /** Reads a filter field from an item; defaults to the dotted path in the item itself. */
+  /** Reads a filter field from an item. Default: the dotted path in the item itself. */
   readField?: (item: Item, field: string) => unknown;
   /** Rendered form of an item in the response. */
   render?: (item: Item) => unknown;

@@ -17,7 +17,7 @@ export interface ContractOperation {
   /** Path template as written in the v2025 or oauth spec, for example `/accounts/{id}`. */
   path: string;
   requestBody: { required: boolean; content: Record<string, Json> } | null;
-  /** Schemas by status code and media type; an empty object means the status has no body. */
+  /** Schemas by status code and media type. An empty object means the status has no body. */
   responses: Record<string, Record<string, Json>>;
 }
 
@@ -90,7 +90,7 @@ function fieldName(error: ErrorObject): string {
   return segments.join('.') || '(body)';
 }
 
-/** Converts ajv errors to one issue per field; the first error per field is the most specific. */
+/** Converts ajv errors to one issue per field, keeping the first (most specific) error of each. */
 export function describeErrors(errors: ErrorObject[] | null | undefined): SchemaIssue[] {
   const issues = new Map<string, SchemaIssue>();
   for (const error of errors ?? []) {

@@ -1,7 +1,7 @@
 // CSV reading and writing for delimited-file sources (RFC 4180: comma-separated, fields with a
 // comma, quote or line break are double-quoted, and a quote inside them is doubled).
 
-/** Parses CSV text into rows of fields; raises an Error naming the line of a malformed quote. */
+/** Parses CSV text into rows of fields, raising an Error that names the line of an open quote. */
 export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
   let row: string[] = [];
@@ -17,7 +17,7 @@ export function parseCsv(text: string): string[][] {
   };
   const endRow = () => {
     endField();
-    // A blank line yields one empty field; it is not an account row.
+    // A blank line yields one empty field, which is not an account row.
     if (!(row.length === 1 && row[0] === '')) rows.push(row);
     row = [];
   };

@@ -1,4 +1,4 @@
-// Error responses in the shapes ISC sends. Most statuses carry an ErrorResponseDto; 401 and 429
+// Error responses in the shapes ISC sends. Most statuses carry an ErrorResponseDto, but 401 and 429
 // use the gateway's own small bodies, as SailPoint's v2025 spec declares them.
 
 import { randomBytes } from 'node:crypto';
@@ -61,7 +61,7 @@ export function badRequest(...texts: string[]): IscHttpError {
   return dtoError(400, '400.1 Bad Request Content', texts);
 }
 
-/** A change to a field the API treats as immutable, for example a source's `connector`. */
+/** Creates the 400 for a change to an immutable field, for example a source's `connector`. */
 export function illegalUpdate(...texts: string[]): IscHttpError {
   return dtoError(400, '400.1.1 Illegal update attempt', texts);
 }
@@ -74,7 +74,7 @@ export function routeNotFound(method: string, path: string): IscHttpError {
   return dtoError(404, '404 Not found', [`No operation matches ${method} ${path}.`]);
 }
 
-// NOTE: the v2025 spec documents no body for 405 and 415; these detail codes follow the pattern
+// NOTE: the v2025 spec documents no body for 405 and 415. These detail codes follow the pattern
 // of the documented ones and are not verified against a live tenant.
 export function methodNotAllowed(method: string, path: string): IscHttpError {
   return dtoError(405, '405 Method Not Allowed', [`Method ${method} is not allowed on ${path}.`]);

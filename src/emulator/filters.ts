@@ -3,7 +3,7 @@
 // Grammar, as SailPoint documents it for its standard collection parameters: comparisons
 // `field op value` with the lowercase operators eq ne gt ge lt le co sw ca, `field in (v1, v2)`,
 // `field isnull`, `pr field`, combined with `and`, `or`, `not` (precedence not > and > or) and
-// parentheses. Strings are double-quoted; inside them `\"` is a quote and `\\` a backslash.
+// parentheses. Strings are double-quoted, and inside them `\"` is a quote and `\\` a backslash.
 // String comparisons are case-insensitive, as ISC does for most string fields.
 
 export type FilterValue = string | number | boolean | null;
@@ -18,12 +18,12 @@ export type FilterNode =
   | { kind: 'in'; field: string; values: FilterValue[] }
   | { kind: 'presence'; field: string; operator: 'isnull' | 'pr' };
 
-/** Raised for text that is not a filter expression; the server maps it to 400. */
+/** Error for text that is not a filter expression, which the server answers with 400. */
 export class FilterSyntaxError extends Error {
   override name = 'FilterSyntaxError';
 }
 
-/** Raised for a well-formed filter on a field or operator the endpoint does not support (400). */
+/** Error for a well-formed filter on a field or operator the endpoint does not support (400). */
 export class UnsupportedFilterError extends Error {
   override name = 'UnsupportedFilterError';
   readonly field: string;
@@ -231,7 +231,7 @@ class Parser {
   }
 }
 
-/** Parses a filter expression; raises FilterSyntaxError on malformed text. */
+/** Parses a filter expression, raising FilterSyntaxError on malformed text. */
 export function parseFilter(text: string): FilterNode {
   const tokens = tokenize(text);
   if (tokens.length === 0) throw new FilterSyntaxError('the filter is empty');
@@ -296,7 +296,7 @@ function compare(actual: unknown, operator: ComparisonOperator, expected: Filter
   }
 }
 
-/** Evaluates a parsed filter; `readField` returns the item's value for a (dotted) field name. */
+/** Evaluates a parsed filter, where `readField` returns the item's value for a dotted field name. */
 export function matchesFilter(node: FilterNode, readField: (field: string) => unknown): boolean {
   switch (node.kind) {
     case 'and':

@@ -1,5 +1,5 @@
 // Identifier and timestamp formats used by ISC: most object ids are 32 lowercase hex characters
-// (for example 2c91808474683da6017468693c260195); identity profile ids are UUIDs.
+// (for example 2c91808474683da6017468693c260195), but identity profile ids are UUIDs.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 

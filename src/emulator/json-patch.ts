@@ -85,7 +85,7 @@ function removeValue(document: unknown, pointer: string): unknown {
   return document;
 }
 
-/** Applies `operations` to a deep copy of `document`; raises a 400 IscHttpError on failure. */
+/** Applies `operations` to a deep copy of `document`, raising a 400 IscHttpError on failure. */
 export function applyJsonPatch<T>(document: T, operations: PatchOperation[]): T {
   let result: unknown = structuredClone(document);
   for (const operation of operations) {

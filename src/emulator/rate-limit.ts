@@ -10,7 +10,7 @@ export interface RateLimitOptions {
 
 export const iscDefaultRateLimit: RateLimitOptions = { requests: 100, windowMs: 10_000 };
 
-/** Sliding-window request log per key; a key is a client id plus an API version family. */
+/** Sliding-window request log per key, where a key is a client id plus an API version family. */
 export class RateLimiter {
   readonly #options: RateLimitOptions;
   readonly #requests = new Map<string, number[]>();

@@ -14,16 +14,16 @@ export interface RouteRequest {
    * bodies (files as their text), or null when the operation takes no body.
    */
   body: unknown;
-  /** Claims of the verified bearer token; null only on routes that need no token. */
+  /** Claims of the verified bearer token, or null on routes that need no token. */
   claims: TokenClaims | null;
   state: TenantState;
 }
 
 export interface RouteResponse {
   status: number;
-  /** Sent as JSON unless `contentType` is set; undefined sends no body. */
+  /** Body, sent as JSON unless `contentType` is set. Undefined sends no body. */
   body?: unknown;
-  /** Media type of a text body, for example `text/csv`; the body must then be a string. */
+  /** Media type of a text body, for example `text/csv`, in which case the body is a string. */
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -32,7 +32,7 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path below the version prefix, in the spec's template syntax, for example `/accounts/{id}`. */
   template: string;
-  /** operationId in the v2025 or oauth spec; selects the request and response schemas. */
+  /** operationId in the v2025 or oauth spec, which selects the request and response schemas. */
   operationId: string;
   /** False only for the token endpoint, which authenticates with client credentials instead. */
   requiresToken: boolean;

@@ -1,6 +1,9 @@
 // Maps request paths to routes. ISC serves one operation under several version prefixes: the
 // yearly `/v2025/accounts/{id}` and the per-service `/accounts/v1/{id}` that SailPoint is moving
-// to. Both normalize to the spec template `/accounts/{id}`; the token endpoint has no prefix.
+// to. Both normalize to the spec template `/accounts/{id}`, and the token endpoint has no prefix.
+//
+// NOTE: per-service requests are validated against the v2025 schemas. The per-service specs
+// (idn/apis/<service>/openapi.yaml in sailpoint-oss/api-specs) were not compared field by field.
 
 import type { Route } from './route.ts';
 
@@ -73,7 +76,7 @@ export class Router {
     this.#routes = routes.map(compile);
   }
 
-  /** Finds the route for a normalized path; path parameters are percent-decoded. */
+  /** Finds the route for a normalized path, with percent-decoded path parameters. */
   match(method: string, path: string): RouteMatch {
     const allowed: string[] = [];
     for (const compiled of this.#routes) {

@@ -29,9 +29,9 @@ import { taskRoutes } from './routes/tasks.ts';
 import { TenantState } from './state.ts';
 
 export interface EmulatorOptions {
-  /** Loopback address to listen on: 127.0.0.1 (default), ::1 or localhost; others are rejected. */
+  /** Loopback address to listen on: 127.0.0.1 (default), ::1 or localhost. Others are rejected. */
   host?: string;
-  /** TCP port; 0 (default) picks a free one. */
+  /** TCP port. The default 0 picks a free one. */
   port?: number;
   /**
    * PAT credentials accepted at /oauth/token. A client without identityId belongs to the seeded
@@ -157,7 +157,7 @@ function describeIssue(issue: { field: string; message: string }): string {
   return `The field "${issue.field}" ${issue.message}.`;
 }
 
-/** Starts an emulator; resolves once it listens. */
+/** Starts an emulator and resolves once it listens. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const host = options.host ?? '127.0.0.1';
   if (!loopbackHosts.has(host)) {

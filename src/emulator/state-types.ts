@@ -48,7 +48,7 @@ export interface SourceDto {
   [key: string]: unknown;
 }
 
-/** An account as stored; the Account DTO is derived from it when read. */
+/** Account as stored, from which the Account DTO is derived when read. */
 export interface AccountRecord {
   id: string;
   sourceId: string;
@@ -95,7 +95,7 @@ export interface IdentityDto {
 /** An identity as stored, with what the filters need but the DTO does not contain. */
 export interface IdentityRecord {
   identity: IdentityDto;
-  /** Whether an account correlates to it; `defaultFilter=CORRELATED_ONLY` hides the others. */
+  /** Whether an account correlates to it. `defaultFilter=CORRELATED_ONLY` hides the others. */
   correlated: boolean;
   identityProfileId: string | null;
 }

@@ -1,7 +1,7 @@
 // In-memory tenant of the ISC emulator: sources, schemas, accounts, identity profiles, identities
 // and tasks, plus the asynchronous work (account changes, identity processing) that ISC runs in the
-// background. HTTP routing lives in routes/; this module raises IscHttpError for invalid requests so
-// that both share one error vocabulary.
+// background. HTTP routing lives in routes/. This module raises IscHttpError for invalid requests,
+// so that both layers share one error vocabulary.
 
 import { createHash } from 'node:crypto';
 import { formatCsvLine, parseCsv } from './csv.ts';
@@ -98,8 +98,8 @@ export class TenantState {
   seedIdentity(seed: SeedIdentity): IdentityDto {
     const now = nowIso();
     const displayName = `${seed.firstname} ${seed.lastname}`;
-    // NOTE: the attribute values of a registered identity are not documented; ACTIVE is assumed
-    // for both identityStatus and cloudStatus.
+    // NOTE: the attribute values of a registered identity are not documented, so ACTIVE is
+    // assumed for both identityStatus and cloudStatus.
     const identity: IdentityDto = {
       id: seed.id ?? newId(),
       name: seed.alias,
@@ -149,7 +149,7 @@ export class TenantState {
   #checkUniqueSourceName(name: string, exceptId?: string): void {
     for (const source of this.sources.values()) {
       if (source.id !== exceptId && source.name.toLowerCase() === name.toLowerCase()) {
-        // NOTE: ISC rejects duplicate source names; the exact status and wording are assumed.
+        // NOTE: ISC rejects duplicate source names, but the exact status and wording are assumed.
         throw badRequest(`A source named "${name}" already exists.`);
       }
     }
@@ -220,7 +220,7 @@ export class TenantState {
     return source;
   }
 
-  /** Replaces a source (PUT); the fields ISC treats as immutable must keep their values. */
+  /** Replaces a source (PUT). The fields ISC treats as immutable must keep their values. */
   replaceSource(id: string, body: Record<string, unknown>): SourceDto {
     const existing = this.getSource(id);
     for (const field of immutableSourceFields) {
@@ -293,7 +293,7 @@ export class TenantState {
     }
   }
 
-  /** Replaces a whole schema (PUT); `id` must be present and unchanged. */
+  /** Replaces a whole schema (PUT). The body must contain the unchanged `id`. */
   replaceSchema(sourceId: string, schemaId: string, body: Record<string, unknown>): SchemaDto {
     const existing = this.getSchema(sourceId, schemaId);
     if (body.id === undefined) throw badRequest('The field "id" is required in a schema update.');
@@ -406,7 +406,7 @@ export class TenantState {
     return undefined;
   }
 
-  /** Checks attribute names against the source's account schema; returns that schema. */
+  /** Checks attribute names against the source's account schema and returns that schema. */
   #checkAccountAttributes(sourceId: string, attributes: Record<string, string>): SchemaDto {
     const schema = this.accountSchema(sourceId);
     if (!schema?.identityAttribute) {
@@ -519,8 +519,8 @@ export class TenantState {
     if (source.type !== delimitedFileConnector.type) {
       throw badRequest('Only accounts of DelimitedFile sources can be deleted.');
     }
-    // NOTE: ISC may also remove an identity whose authoritative account is gone; the emulator
-    // keeps the identity and marks it uncorrelated.
+    // NOTE: ISC may also remove an identity whose authoritative account is gone, but the
+    // emulator keeps the identity and marks it uncorrelated.
     return this.#startTask(
       'Account Delete',
       `Delete account ${account.nativeIdentity}`,
@@ -665,8 +665,8 @@ export class TenantState {
     );
     const existingCount = this.#countAccounts(source.id) - counts.created;
     const threshold = typeof source.deleteThreshold === 'number' ? source.deleteThreshold : 10;
-    // NOTE: ISC skips the delete phase when deletions exceed deleteThreshold percent; whether it
-    // compares with > or >= and how it reports the skip is not documented.
+    // NOTE: ISC skips the delete phase when deletions exceed deleteThreshold percent. Whether it
+    // compares with > or >=, and how it reports the skip, is not documented.
     if (existingCount > 0 && (missing.length * 100) / existingCount > threshold) {
       const warning =
         `Deleting ${missing.length} of ${existingCount} accounts exceeds the delete threshold of ` +
@@ -747,7 +747,7 @@ export class TenantState {
 
   /**
    * Applies a JSON Patch to a profile. Read-only fields are rejected, as is changing the source and
-   * the attribute config in one request; a changed attribute config requires an identity refresh.
+   * the attribute config in one request. A changed attribute config requires an identity refresh.
    */
   patchIdentityProfile(id: string, operations: PatchOperation[]): IdentityProfileDto {
     const existing = this.getIdentityProfile(id);
@@ -817,7 +817,7 @@ export class TenantState {
     for (const transform of profile.identityAttributeConfig?.attributeTransforms ?? []) {
       const definition = transform.transformDefinition;
       const name = transform.identityAttributeName;
-      // TODO: only the accountAttribute transform is evaluated; other types (static, concat,
+      // TODO: only the accountAttribute transform is evaluated. Other types (static, concat,
       // reference rules) leave the identity attribute unset.
       if (!name || definition?.type !== 'accountAttribute') continue;
       const attributes = definition.attributes ?? {};

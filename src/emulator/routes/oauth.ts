@@ -29,8 +29,8 @@ export function createOauthRoutes(
         const grantType = fields.get('grant_type');
         if (!grantType) throw badRequest('The parameter "grant_type" is required.');
         if (grantType !== 'client_credentials') {
-          // NOTE: the spec also lists authorization_code and refresh_token; the emulator has no
-          // browser login, so it rejects them.
+          // NOTE: the spec also lists authorization_code and refresh_token, but the emulator has
+          // no browser login, so it rejects them.
           throw badRequest(`The grant type "${grantType}" is not supported by the emulator.`);
         }
         const client = authority.authenticate(
@@ -39,7 +39,7 @@ export function createOauthRoutes(
         );
         const owner = client?.identityId ? lookupOwner(client.identityId) : undefined;
         if (!client || !owner) {
-          // NOTE: this is the OAuth 2.0 (RFC 6749) error body; ISC's exact 401 text for wrong
+          // NOTE: this is the OAuth 2.0 (RFC 6749) error body. ISC's exact 401 body for wrong
           // client credentials is not in the spec, which only declares an `error` field.
           throw new IscHttpError(
             401,

@@ -6,7 +6,7 @@ import type { PatchOperation } from '../json-patch.ts';
 import type { Route } from '../route.ts';
 import type { SourceDto } from '../state-types.ts';
 
-// Filters the emulator evaluates; the spec lists more for GET /sources (for example created,
+// Filters the emulator evaluates. The spec lists more for GET /sources (for example created,
 // connectorName, status), which the emulator rejects as unsupported (400).
 const sourceFilterSupport = {
   id: ['eq', 'in'],
@@ -135,7 +135,7 @@ export const sourceRoutes: Route[] = [
       }
       const includeTypes = query.get('include-types');
       if (includeTypes) {
-        // include-types=user selects account schemas; group selects group schemas.
+        // include-types=user selects account schemas, and group selects group schemas.
         const objectType = includeTypes === 'user' ? 'account' : includeTypes;
         schemas = schemas.filter((schema) => schema.nativeObjectType === objectType);
       }
