@@ -13,7 +13,8 @@ export function projectPath(...segments: string[]): string {
     let folder = dirname(fileURLToPath(import.meta.url));
     while (!(existsSync(join(folder, 'package.json')) && existsSync(join(folder, 'crds')))) {
       const parent = dirname(folder);
-      if (parent === folder) throw new Error('project folder with package.json and crds/ not found');
+      if (parent === folder)
+        throw new Error('project folder with package.json and crds/ not found');
       folder = parent;
     }
     root = folder;

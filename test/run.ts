@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 
 const allSuites = ['unit', 'integration', 'e2e'];
 const args = process.argv.slice(2);
@@ -34,7 +35,7 @@ function run(command: string, commandArgs: string[]): Promise<{ code: number; ou
 
 /** Reads uvu's summary block; a suite that crashed before it counts as one failure. */
 function countResults(output: string): { passed: number; failed: number } {
-  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const plain = stripVTControlCharacters(output);
   const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? Number.NaN);
   const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? Number.NaN);
   const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
@@ -58,7 +59,13 @@ for (const suite of suites) {
     continue;
   }
   console.log(`\n=== ${suite} tests ===`);
-  const result = await run(process.execPath, [uvu, `test/${suite}`, pattern ?? '.test.ts$', '-c', 'false']);
+  const result = await run(process.execPath, [
+    uvu,
+    `test/${suite}`,
+    pattern ?? '.test.ts$',
+    '-c',
+    'false',
+  ]);
   const counts = countResults(result.output);
   passed += counts.passed;
   failed += counts.failed + (result.code !== 0 && counts.failed === 0 ? 1 : 0);

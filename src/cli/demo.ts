@@ -1,7 +1,12 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+} from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { readConfig } from '../config.ts';
@@ -41,7 +46,10 @@ export async function runDemo(argv: string[]): Promise<number> {
   await rm(demoDirectory, { recursive: true, force: true });
   await mkdir(demoDirectory, { recursive: true });
   const progress = (message: string) => console.log(`• ${message}`);
-  const quiet = pino({ level: 'warn' }, pino.destination({ dest: join(demoDirectory, 'setup.log') }));
+  const quiet = pino(
+    { level: 'warn' },
+    pino.destination({ dest: join(demoDirectory, 'setup.log') }),
+  );
 
   progress('preparing Kubernetes binaries (the first run builds them from source: ~8 minutes)');
   const binaries = await ensureKubeBinaries({ logger: quiet });
@@ -83,7 +91,10 @@ export async function runDemo(argv: string[]): Promise<number> {
       ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '2',
       LOG_LEVEL: 'info',
     });
-    const logger = createLogger({ level: 'info' }, pino.destination({ dest: operatorLog, sync: false }));
+    const logger = createLogger(
+      { level: 'info' },
+      pino.destination({ dest: operatorLog, sync: false }),
+    );
     const operator = await startOperator(config, kubeConfig, logger, {
       waitInitialMs: 500,
       waitMaxMs: 5_000,
@@ -116,7 +127,10 @@ Press Ctrl-C to stop everything.`);
   }
 }
 
-async function createCredentialsSecret(kubeConfig: KubeConfig, clientSecret: string): Promise<void> {
+async function createCredentialsSecret(
+  kubeConfig: KubeConfig,
+  clientSecret: string,
+): Promise<void> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: demoCredentialsSecret.namespace } } });
   await core.createNamespacedSecret({
@@ -173,7 +187,9 @@ function renderTable(resources: readonly ServiceAccount[]): string {
     ];
   });
   const header = ['NAME', 'ACCOUNT ID', 'IDENTITY ID', 'READY', 'REASON'];
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => row[i]!.length)),
+  );
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
 }

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type Informer, type KubeConfig, type ObjectCache, makeInformer } from '@kubernetes/client-node';
+import {
+  type Informer,
+  type KubeConfig,
+  makeInformer,
+  type ObjectCache,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { IscApi } from '../isc/api.ts';
 import { isConflict, ServiceAccountResources } from '../kube/client.ts';
@@ -44,7 +49,9 @@ type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAcco
  * conditions and a requeue decision in one place (`finish`).
  */
 export class ServiceAccountController {
-  private readonly options: Required<Omit<ControllerOptions, 'kubeConfig' | 'api' | 'tenant' | 'logger'>>;
+  private readonly options: Required<
+    Omit<ControllerOptions, 'kubeConfig' | 'api' | 'tenant' | 'logger'>
+  >;
   private readonly resources: ServiceAccountResources;
   private readonly api: IscApi;
   private readonly tenant: TenantSetup;
@@ -312,7 +319,10 @@ export class ServiceAccountController {
     }
     const waits = this.waits.get(key) ?? 0;
     this.waits.set(key, waits + 1);
-    this.queue.addAfter(key, Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs));
+    this.queue.addAfter(
+      key,
+      Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs),
+    );
   }
 }
 
@@ -370,7 +380,10 @@ function setOrRemove(
   );
 }
 
-function sameStatus(current: ServiceAccountStatus | undefined, next: ServiceAccountStatus): boolean {
+function sameStatus(
+  current: ServiceAccountStatus | undefined,
+  next: ServiceAccountStatus,
+): boolean {
   const normalized = { ...next };
   if (normalized.accountCreateRequestedAt === null) return false;
   return JSON.stringify(sortKeys(current ?? {})) === JSON.stringify(sortKeys(normalized));

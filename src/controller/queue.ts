@@ -41,7 +41,10 @@ export class WorkQueue {
   /** Adds the key after `delayMs`; an earlier pending delay for the same key wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.stopped) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
 
     const at = Date.now() + delayMs;
     const pending = this.timers.get(key);
@@ -52,7 +55,6 @@ export class WorkQueue {
       this.timers.delete(key);
       this.add(key);
     }, delayMs);
-    timer.unref();
     this.timers.set(key, { at, timer });
   }
 

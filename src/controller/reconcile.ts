@@ -91,7 +91,9 @@ export async function reconcileServiceAccount(
   const { source, accountSchema } = await deps.tenant.ensure();
 
   const schemaNames = new Set(accountSchema.attributes.map((attribute) => attribute.name));
-  const unknown = Object.keys(resource.spec.attributes ?? {}).filter((name) => !schemaNames.has(name));
+  const unknown = Object.keys(resource.spec.attributes ?? {}).filter(
+    (name) => !schemaNames.has(name),
+  );
   if (unknown.length > 0) {
     return {
       outcome: {
@@ -107,7 +109,8 @@ export async function reconcileServiceAccount(
 
   const desired = desiredAccountAttributes(resource);
   const account = await deps.api.findAccount(source.id, accountId);
-  if (!account) return { outcome: await createAccount(deps, resource, source.id, desired), observed };
+  if (!account)
+    return { outcome: await createAccount(deps, resource, source.id, desired), observed };
   observed.accountId = account.id;
 
   if (!attributesMatch(account, desired)) {
@@ -137,7 +140,11 @@ export async function reconcileServiceAccount(
 
   const identity = await deps.api.getIdentity(account.identityId);
   const email = identity?.attributes?.email;
-  if (!identity || typeof email !== 'string' || email.toLowerCase() !== desired['e-mail']!.toLowerCase()) {
+  if (
+    !identity ||
+    typeof email !== 'string' ||
+    email.toLowerCase() !== desired['e-mail']!.toLowerCase()
+  ) {
     await deps.tenant.requestIdentityProcessing();
     return {
       outcome: {
@@ -205,14 +212,20 @@ function findRival(
   const name = accountNameOf(resource);
   const created = (r: ServiceAccount) => String(r.metadata.creationTimestamp ?? '');
   return peers
-    .filter((peer) => peer.metadata.uid !== resource.metadata.uid && !peer.metadata.deletionTimestamp)
-    .filter((peer) => peer.spec.accountId === resource.spec.accountId || accountNameOf(peer) === name)
+    .filter(
+      (peer) => peer.metadata.uid !== resource.metadata.uid && !peer.metadata.deletionTimestamp,
+    )
+    .filter(
+      (peer) => peer.spec.accountId === resource.spec.accountId || accountNameOf(peer) === name,
+    )
     .filter((peer) => {
       const order = created(peer).localeCompare(created(resource));
       // The older claim wins; equal timestamps fall back to the key so that exactly one wins.
       if (order !== 0) return order < 0;
-      return `${peer.metadata.namespace}/${peer.metadata.name}` <
-        `${resource.metadata.namespace}/${resource.metadata.name}`;
+      return (
+        `${peer.metadata.namespace}/${peer.metadata.name}` <
+        `${resource.metadata.namespace}/${resource.metadata.name}`
+      );
     })
     .sort((a, b) => created(a).localeCompare(created(b)))[0];
 }

@@ -44,7 +44,10 @@ const delimitedFileTemplateAttributes = new Set([
 ]);
 
 /** Identity attribute <- account attribute, as the manual procedure maps them. */
-export const requiredMappings: ReadonlyArray<{ identityAttribute: string; accountAttribute: string }> = [
+export const requiredMappings: ReadonlyArray<{
+  identityAttribute: string;
+  accountAttribute: string;
+}> = [
   { identityAttribute: 'uid', accountAttribute: 'name' },
   { identityAttribute: 'email', accountAttribute: 'e-mail' },
   { identityAttribute: 'lastname', accountAttribute: 'name' },
@@ -104,7 +107,8 @@ export class TenantSetup {
    */
   async requestIdentityProcessing(): Promise<boolean> {
     const now = Date.now();
-    if (now - this.lastIdentityProcessing < this.settings.identityProcessingIntervalMs) return false;
+    if (now - this.lastIdentityProcessing < this.settings.identityProcessingIntervalMs)
+      return false;
     this.lastIdentityProcessing = now;
 
     const { identityProfile } = await this.ensure();
@@ -216,11 +220,9 @@ export class TenantSetup {
   }
 
   private async ensureIdentityProfile(source: Source): Promise<IdentityProfile> {
-    const desiredTransforms = requiredMappings.map((mapping) => accountAttributeTransform(
-      mapping.identityAttribute,
-      mapping.accountAttribute,
-      source,
-    ));
+    const desiredTransforms = requiredMappings.map((mapping) =>
+      accountAttributeTransform(mapping.identityAttribute, mapping.accountAttribute, source),
+    );
     const existing = await this.api.findIdentityProfileByName(this.settings.identityProfileName);
 
     if (!existing) {
@@ -293,7 +295,8 @@ function mappingPatch(
         have.transformDefinition?.type === 'accountAttribute' &&
         have.transformDefinition.attributes?.attributeName ===
           want.transformDefinition.attributes.attributeName &&
-        have.transformDefinition.attributes?.sourceId === want.transformDefinition.attributes.sourceId,
+        have.transformDefinition.attributes?.sourceId ===
+          want.transformDefinition.attributes.sourceId,
     ),
   );
   if (matches && profile.identityAttributeConfig?.enabled !== false) return [];

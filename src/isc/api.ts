@@ -138,13 +138,19 @@ export class IscApi {
 
   /** Replaces a flat-file account's attributes; ISC applies the change asynchronously. */
   async updateAccount(accountId: string, attributes: Record<string, string>): Promise<void> {
-    await this.client.request('PUT', this.client.path('accounts', `/${encodeURIComponent(accountId)}`), {
-      json: { attributes },
-    });
+    await this.client.request(
+      'PUT',
+      this.client.path('accounts', `/${encodeURIComponent(accountId)}`),
+      {
+        json: { attributes },
+      },
+    );
   }
 
   async getIdentity(id: string): Promise<Identity | undefined> {
-    return this.getOrUndefined<Identity>(this.client.path('identities', `/${encodeURIComponent(id)}`));
+    return this.getOrUndefined<Identity>(
+      this.client.path('identities', `/${encodeURIComponent(id)}`),
+    );
   }
 
   async getIdentityName(id: string): Promise<string | undefined> {

@@ -112,7 +112,11 @@ export class IscClient {
     return this.request<T>('GET', path, request);
   }
 
-  async request<T>(method: string, path: string, request: IscRequest = {}): Promise<IscResponse<T>> {
+  async request<T>(
+    method: string,
+    path: string,
+    request: IscRequest = {},
+  ): Promise<IscResponse<T>> {
     let attempt = 0;
     let refreshedToken = false;
     for (;;) {
@@ -188,7 +192,8 @@ export class IscClient {
 
     if (response.statusCode >= 400) {
       const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-      if (response.statusCode === 429 && retryAfterMs !== undefined) this.limiter.pause(retryAfterMs);
+      if (response.statusCode === 429 && retryAfterMs !== undefined)
+        this.limiter.pause(retryAfterMs);
       throw new IscApiError({
         status: response.statusCode,
         method,

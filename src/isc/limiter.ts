@@ -51,9 +51,12 @@ export class SlidingWindowLimiter {
     if (this.waiters.length === 0 || this.timer !== undefined) return;
 
     const nextFree = this.starts[0]! + this.windowMs - now;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.drain();
-    }, Math.max(nextFree, 1));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.drain();
+      },
+      Math.max(nextFree, 1),
+    );
   }
 }

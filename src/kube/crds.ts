@@ -55,7 +55,8 @@ export async function installCrds(kubeConfig: KubeConfig, timeoutMs = 30_000): P
         (condition) => condition.type === 'Established' && condition.status === 'True',
       );
       if (established) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} not established after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`CRD ${name} not established after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

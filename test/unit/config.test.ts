@@ -18,7 +18,10 @@ test('config defaults', () => {
 });
 
 test('config reads credentials Secret reference', () => {
-  const config = readConfig({ ISC_BASE_URL: minimal.ISC_BASE_URL, ISC_CREDENTIALS_SECRET: 'isc/creds' });
+  const config = readConfig({
+    ISC_BASE_URL: minimal.ISC_BASE_URL,
+    ISC_CREDENTIALS_SECRET: 'isc/creds',
+  });
   assert.equal(config.isc.credentialsSecret, { namespace: 'isc', name: 'creds' });
 });
 

@@ -17,7 +17,10 @@ test('filter keeps operators inside values', () => {
 
 test('filter in-list and conjunction', () => {
   assert.is(within('id', ['a', 'b']), 'id in ("a","b")');
-  assert.is(and(eq('sourceId', 's'), eq('nativeIdentity', 'SA-1')), 'sourceId eq "s" and nativeIdentity eq "SA-1"');
+  assert.is(
+    and(eq('sourceId', 's'), eq('nativeIdentity', 'SA-1')),
+    'sourceId eq "s" and nativeIdentity eq "SA-1"',
+  );
 });
 
 test('query string percent-encodes filters', () => {
