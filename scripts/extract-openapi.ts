@@ -43,6 +43,13 @@ const servedOperations: Array<['v2025' | 'oauth', string, string]> = [
   ['v2025', 'get', '/identities'],
   ['v2025', 'get', '/identities/{id}'],
   ['v2025', 'get', '/task-status/{id}'],
+  ['v2025', 'post', '/identities/invite'],
+  ['v2025', 'get', '/auth-users/{id}'],
+  ['v2025', 'patch', '/auth-users/{id}'],
+  ['v2025', 'get', '/personal-access-tokens'],
+  ['v2025', 'post', '/personal-access-tokens'],
+  ['v2025', 'patch', '/personal-access-tokens/{id}'],
+  ['v2025', 'delete', '/personal-access-tokens/{id}'],
 ];
 
 const documentationKeywords = new Set(['description', 'example', 'examples', 'externalDocs']);

@@ -12,6 +12,16 @@ export interface ClientCredential {
   identityId?: string;
 }
 
+/** A credential as the token endpoint checks it: a PAT's id, secret, owner and lifetimes. */
+export interface ResolvedClient {
+  clientId: string;
+  clientSecret: string;
+  identityId: string;
+  accessTokenValiditySeconds: number;
+  /** ISO date-time after which the PAT is rejected, or null when it never expires. */
+  expirationDate: string | null;
+}
+
 export interface TenantInfo {
   tenantId: string;
   org: string;
@@ -49,35 +59,41 @@ function base64UrlJson(value: unknown): string {
 export class TokenAuthority {
   readonly #privateKey: KeyObject;
   readonly #publicKey: KeyObject;
-  readonly #ttlSeconds: number;
   readonly #tenant: TenantInfo;
-  readonly #clients = new Map<string, ClientCredential>();
+  readonly #resolveClient: (clientId: string) => ResolvedClient | undefined;
   readonly #now: () => number;
 
   constructor(options: {
-    ttlSeconds: number;
     tenant: TenantInfo;
-    clients: ClientCredential[];
+    /** Looks up a credential by client id, so PATs created at run time work at once. */
+    resolveClient: (clientId: string) => ResolvedClient | undefined;
     /** Clock in milliseconds, replaceable so tests can expire tokens. */
     now?: () => number;
   }) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.#privateKey = privateKey;
     this.#publicKey = publicKey;
-    this.#ttlSeconds = options.ttlSeconds;
     this.#tenant = options.tenant;
+    this.#resolveClient = options.resolveClient;
     this.#now = options.now ?? Date.now;
-    for (const client of options.clients) this.#clients.set(client.clientId, client);
   }
 
-  /** Returns the credential when the id and secret match a seeded client, else undefined. */
-  authenticate(clientId: string, clientSecret: string): ClientCredential | undefined {
-    const client = this.#clients.get(clientId);
-    return client && client.clientSecret === clientSecret ? client : undefined;
+  /**
+   * Returns the credential when the id and secret match a PAT that has not expired, else
+   * undefined.
+   */
+  authenticate(clientId: string, clientSecret: string): ResolvedClient | undefined {
+    const client = this.#resolveClient(clientId);
+    if (!client || client.clientSecret !== clientSecret) return undefined;
+    if (client.expirationDate !== null && Date.parse(client.expirationDate) <= this.#now()) {
+      return undefined;
+    }
+    return client;
   }
 
   /** Returns the token response body for an authenticated client. */
-  issue(client: ClientCredential, owner: TokenOwner): Record<string, unknown> {
+  issue(client: ResolvedClient, owner: TokenOwner): Record<string, unknown> {
+    const ttlSeconds = client.accessTokenValiditySeconds;
     const jti = randomUUID();
     // NOTE: a PAT without explicit scopes gets sp:scopes:all. The emulator does not model PAT
     // scopes, and it enforces no scope or user level on any endpoint.
@@ -95,7 +111,7 @@ export class TokenAuthority {
       strong_auth_supported: false,
       user_id: owner.identityId,
       scope,
-      exp: Math.floor(this.#now() / 1000) + this.#ttlSeconds,
+      exp: Math.floor(this.#now() / 1000) + ttlSeconds,
       jti,
     };
     const signingInput = `${base64UrlJson({ alg: 'ES256', typ: 'JWT' })}.${base64UrlJson(claims)}`;
@@ -106,7 +122,7 @@ export class TokenAuthority {
     return {
       access_token: `${signingInput}.${signature}`,
       token_type: 'bearer',
-      expires_in: this.#ttlSeconds,
+      expires_in: ttlSeconds,
       scope: scope.join(' '),
       accessType: 'OFFLINE',
       tenant_id: this.#tenant.tenantId,
@@ -147,7 +163,8 @@ export class TokenAuthority {
       throw unauthorized('JWT is malformed');
     }
     if (claims.exp * 1000 <= this.#now()) throw unauthorized('JWT is expired');
-    if (!this.#clients.has(claims.client_id)) throw unauthorized('the client no longer exists');
+    // NOTE: tokens of a deleted PAT are rejected at once. ISC may accept them until they expire.
+    if (!this.#resolveClient(claims.client_id)) throw unauthorized('the client no longer exists');
     return claims;
   }
 }

@@ -69,6 +69,10 @@ export function toJsonSchema(schema: Json): Json {
     return { anyOf: [{ type: 'null' }, { ...converted, allOf: rest }] };
   }
 
+  // Some v2025 schemas (CreatePersonalAccessTokenRequest.accessTokenValiditySeconds, for one) put
+  // `items` on a non-array type. JSON Schema ignores it there, and ajv's strict mode rejects it.
+  if (typeof converted.type === 'string' && converted.type !== 'array') delete converted.items;
+
   if (schema.nullable === true) {
     if (typeof converted.type === 'string') converted.type = [converted.type, 'null'];
     if (Array.isArray(converted.enum) && !converted.enum.includes(null)) {
@@ -102,6 +106,18 @@ export function describeErrors(errors: ErrorObject[] | null | undefined): Schema
   return [...issues.values()];
 }
 
+/**
+ * Corrects schemas that contradict the spec's own rules, so the emulator can follow the rules.
+ * CreatePersonalAccessTokenResponse requires a string expirationDate, yet the v2025 request rule
+ * says a PAT without expirationDate never expires, so the response carries null for such a PAT.
+ */
+function correctKnownSpecDefects(definitions: Record<string, Json>): void {
+  const response = definitions.CreatePersonalAccessTokenResponse;
+  if (!isObject(response) || !isObject(response.properties)) return;
+  const expirationDate = response.properties.expirationDate;
+  if (isObject(expirationDate)) expirationDate.nullable = true;
+}
+
 /** The compiled contract: one lazily compiled validator per operation, status and media type. */
 export class Contract {
   readonly operations: Record<string, ContractOperation>;
@@ -110,6 +126,7 @@ export class Contract {
 
   constructor(file: ContractFile) {
     this.operations = file.operations;
+    correctKnownSpecDefects(file.definitions);
     this.#ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
     formatsPlugin.default(this.#ajv);
     const definitions: JsonObject = {};

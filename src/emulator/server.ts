@@ -7,6 +7,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Logger, pino } from 'pino';
+import {
+  completeRegistration,
+  createPersonalAccessToken,
+  defaultAccessTokenValiditySeconds,
+  seedPersonalAccessToken,
+} from './access.ts';
 import { type ClientCredential, TokenAuthority, type TokenClaims } from './auth.ts';
 import { Contract } from './contract.ts';
 import {
@@ -20,6 +26,7 @@ import {
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 import type { Route, RouteResponse } from './route.ts';
 import { apiFamily, normalizeApiPath, Router } from './router.ts';
+import { accessRoutes } from './routes/access.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { identityRoutes } from './routes/identities.ts';
 import { identityProfileRoutes } from './routes/identity-profiles.ts';
@@ -97,6 +104,12 @@ const maxBodyBytes = 10 * 1024 * 1024;
  * operation, so responses with them are not checked against the operation's response list.
  */
 const gatewayStatuses = new Set([405, 413, 415]);
+
+/** Admin path that simulates a user completing registration from the invitation mail. */
+const registrationPath = /^\/__admin\/identities\/([^/]+)\/register$/;
+
+/** Admin path that creates a PAT owned by an identity, as its user would after logging in. */
+const userTokenPath = /^\/__admin\/identities\/([^/]+)\/personal-access-tokens$/;
 
 const jsonMediaTypes = new Set(['application/json', 'application/json-patch+json']);
 
@@ -177,6 +190,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     email: 'admin@example.com',
     firstname: 'Tenant',
     lastname: 'Admin',
+    capabilities: ['ORG_ADMIN'],
   });
   const clients = (
     options.clients ?? [
@@ -191,29 +205,47 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         email: `${client.clientId}@example.com`,
         firstname: 'Emulated',
         lastname: client.clientId,
+        capabilities: [],
       });
     }
+    seedPersonalAccessToken(state, {
+      id: client.clientId,
+      secret: client.clientSecret,
+      name: `emulator seed ${client.clientId}`,
+      scope: null,
+      ownerId: client.identityId,
+      accessTokenValiditySeconds: options.tokenTtlSeconds ?? defaultAccessTokenValiditySeconds,
+      expirationDate: null,
+      userAwareTokenNeverExpires: true,
+    });
   }
 
   const authority = new TokenAuthority({
-    ttlSeconds: options.tokenTtlSeconds ?? 43200,
     tenant: { tenantId: randomUUID(), org: 'emulator', pod: 'local' },
-    clients,
+    resolveClient: (clientId) => {
+      const token = state.personalAccessTokens.get(clientId);
+      if (!token) return undefined;
+      return {
+        clientId: token.id,
+        clientSecret: token.secret,
+        identityId: token.ownerId,
+        accessTokenValiditySeconds: token.accessTokenValiditySeconds,
+        expirationDate: token.expirationDate,
+      };
+    },
   });
   const router = new Router([
     ...createOauthRoutes(authority, (identityId) => {
       const record = state.identities.get(identityId);
       if (!record) return undefined;
-      return {
-        userName: record.identity.alias,
-        authorities: identityId === admin.id ? ['ORG_ADMIN'] : [],
-      };
+      return { userName: record.identity.alias, authorities: [...record.capabilities] };
     }),
     ...sourceRoutes,
     ...accountRoutes,
     ...identityProfileRoutes,
     ...identityRoutes,
     ...taskRoutes,
+    ...accessRoutes,
   ]);
 
   const rateLimiter = options.rateLimit ? new RateLimiter(options.rateLimit) : null;
@@ -354,7 +386,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       send(204);
     } else if (key === 'GET /__admin/state') send(200, state.snapshot());
     else if (key === 'GET /__admin/contract-violations') send(200, contractViolations);
-    else send(404, { error: `no admin endpoint ${key}` });
+    else if (request.method === 'POST' && registrationPath.test(url.pathname)) {
+      const id = decodeURIComponent(registrationPath.exec(url.pathname)![1]!);
+      if (!state.identities.has(id)) send(404, { error: `no identity ${id}` });
+      else {
+        completeRegistration(state, id);
+        send(204);
+      }
+    } else if (request.method === 'POST' && userTokenPath.test(url.pathname)) {
+      // Creates a PAT as the identity's user would in the UI after logging in, which is how a
+      // service account gets its first credential.
+      const id = decodeURIComponent(userTokenPath.exec(url.pathname)![1]!);
+      const name = url.searchParams.get('name') ?? `bootstrap-${Date.now()}`;
+      try {
+        const token = createPersonalAccessToken(state, id, {
+          name,
+          userAwareTokenNeverExpires: true,
+        });
+        send(201, { id: token.id, secret: token.secret, name: token.name, ownerId: token.ownerId });
+      } catch (error) {
+        if (!(error instanceof IscHttpError)) throw error;
+        send(error.status, error.body);
+      }
+    } else send(404, { error: `no admin endpoint ${key}` });
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {

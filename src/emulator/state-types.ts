@@ -98,6 +98,10 @@ export interface IdentityRecord {
   /** Whether an account correlates to it. `defaultFilter=CORRELATED_ONLY` hides the others. */
   correlated: boolean;
   identityProfileId: string | null;
+  /** User level capabilities, as GET /auth-users/{id} returns them; empty is the basic user. */
+  capabilities: string[];
+  /** Time of the last invitation mail, or null when none was sent. */
+  invitedAt: string | null;
 }
 
 export type CompletionStatus = 'SUCCESS' | 'WARNING' | 'ERROR' | 'TERMINATED' | 'TEMPERROR';
@@ -125,4 +129,18 @@ export interface TaskStatusDto {
   attributes: Record<string, unknown>;
   progress: string | null;
   percentComplete: number;
+}
+
+/** A personal access token; its id is the OAuth client id and its secret the client secret. */
+export interface PersonalAccessTokenRecord {
+  id: string;
+  secret: string;
+  name: string;
+  scope: string[] | null;
+  ownerId: string;
+  created: string;
+  lastUsed: string | null;
+  accessTokenValiditySeconds: number;
+  expirationDate: string | null;
+  userAwareTokenNeverExpires: boolean;
 }

@@ -18,6 +18,7 @@ import type {
   IdentityDto,
   IdentityProfileDto,
   IdentityRecord,
+  PersonalAccessTokenRecord,
   Reference,
   SchemaDto,
   SourceDto,
@@ -29,13 +30,14 @@ export interface TenantStateOptions {
   asyncDelayMs: number;
 }
 
-/** Identity seeded as the owner of the default credentials, an ORG_ADMIN. */
+/** Identity seeded before any request, for example the ORG_ADMIN owning the default PAT. */
 export interface SeedIdentity {
   id?: string;
   alias: string;
   email: string;
   firstname: string;
   lastname: string;
+  capabilities: string[];
 }
 
 const immutableSourceFields = [
@@ -71,6 +73,8 @@ export class TenantState {
   readonly identityProfiles = new Map<string, IdentityProfileDto>();
   readonly identities = new Map<string, IdentityRecord>();
   readonly tasks = new Map<string, TaskStatusDto>();
+  /** Personal access tokens by id (the OAuth client id); see access.ts. */
+  readonly personalAccessTokens = new Map<string, PersonalAccessTokenRecord>();
 
   readonly #asyncDelayMs: number;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -122,7 +126,13 @@ export class TenantState {
       },
       lifecycleState: null,
     };
-    this.identities.set(identity.id, { identity, correlated: true, identityProfileId: null });
+    this.identities.set(identity.id, {
+      identity,
+      correlated: true,
+      identityProfileId: null,
+      capabilities: [...seed.capabilities],
+      invitedAt: null,
+    });
     return identity;
   }
 
@@ -329,7 +339,7 @@ export class TenantState {
    * Records a pending task and runs `work` after the async delay. The task completes with SUCCESS,
    * with WARNING when `work` returns warning texts, or with ERROR and the message when it throws.
    */
-  #startTask(
+  startTask(
     uniqueName: string,
     description: string,
     launcher: string,
@@ -442,7 +452,7 @@ export class TenantState {
       throw badRequest(`The account identity attribute "${identityAttribute}" is required.`);
     }
 
-    const task = this.#startTask(
+    const task = this.startTask(
       'Account Create',
       `Create account ${nativeIdentity}`,
       launcher,
@@ -505,7 +515,7 @@ export class TenantState {
       );
     }
     values[identityAttribute] = nativeIdentity;
-    return this.#startTask('Account Update', `Update account ${nativeIdentity}`, launcher, () => {
+    return this.startTask('Account Update', `Update account ${nativeIdentity}`, launcher, () => {
       const current = this.accounts.get(id);
       if (!current) throw new Error(`account ${id} was deleted before the update ran`);
       this.#writeAccount(current, values);
@@ -521,7 +531,7 @@ export class TenantState {
     }
     // NOTE: ISC may also remove an identity whose authoritative account is gone, but the
     // emulator keeps the identity and marks it uncorrelated.
-    return this.#startTask(
+    return this.startTask(
       'Account Delete',
       `Delete account ${account.nativeIdentity}`,
       launcher,
@@ -567,7 +577,7 @@ export class TenantState {
         task.uniqueName === 'Cloud Account Aggregation' &&
         task.attributes.appId === sourceId,
     );
-    const task = this.#startTask(
+    const task = this.startTask(
       'Cloud Account Aggregation',
       'Aggregate from the specified application',
       launcher,
@@ -777,7 +787,7 @@ export class TenantState {
   /** Submits the deletion of a profile; its identities stay, without a profile. */
   submitIdentityProfileDelete(id: string, launcher: string): TaskStatusDto {
     const profile = this.getIdentityProfile(id);
-    return this.#startTask('Identity Profile Delete', `Delete ${profile.name}`, launcher, () => {
+    return this.startTask('Identity Profile Delete', `Delete ${profile.name}`, launcher, () => {
       this.identityProfiles.delete(id);
       for (const record of this.identities.values()) {
         if (record.identityProfileId === id) record.identityProfileId = null;
@@ -793,7 +803,7 @@ export class TenantState {
    */
   submitProcessIdentities(id: string, launcher: string): TaskStatusDto {
     const profile = this.getIdentityProfile(id);
-    return this.#startTask(
+    return this.startTask(
       'Identity Refresh',
       `Process identities of ${profile.name}`,
       launcher,
@@ -853,6 +863,9 @@ export class TenantState {
       },
       correlated: true,
       identityProfileId: profile.id,
+      // New identities start at the basic user level, with no capabilities.
+      capabilities: [],
+      invitedAt: null,
     };
     const identity = record.identity;
     const displayName =
@@ -929,6 +942,10 @@ export class TenantState {
       identityProfiles: [...this.identityProfiles.values()],
       identities: [...this.identities.values()],
       tasks: [...this.tasks.values()],
+      // Secrets stay out of the snapshot, which the unauthenticated admin endpoint serves.
+      personalAccessTokens: [...this.personalAccessTokens.values()].map(
+        ({ secret: _secret, ...token }) => token,
+      ),
     });
   }
 }

@@ -729,4 +729,168 @@ test('rate limit sends 429 with Retry-After', async () => {
   assert.is((await send('GET', '/sources/v1')).status, 200);
 });
 
+/** Creates a service-account identity through the source, profile and processing steps. */
+async function createServiceAccountIdentity(): Promise<any> {
+  const source = await createSource();
+  await useServiceAccountSchema(source.id);
+  await createAccount(source.id, 'SA-001', 'audit01');
+  const profile = await send('POST', '/v2025/identity-profiles', {
+    body: {
+      name: 'Service Accounts',
+      authoritativeSource: { type: 'SOURCE', id: source.id },
+      identityAttributeConfig: {
+        enabled: true,
+        attributeTransforms: [mapping('uid', 'name', source), mapping('email', 'e-mail', source)],
+      },
+    },
+  });
+  await send('POST', `/v2025/identity-profiles/${profile.body.id}/process-identities`);
+  return eventually('identity audit01', async () => {
+    const response = await send('GET', `/v2025/identities?${filterQuery('alias eq "audit01"')}`);
+    return response.body[0];
+  });
+}
+
+test('personal access token works at once', async () => {
+  const created = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'ci', userAwareTokenNeverExpires: true, accessTokenValiditySeconds: 600 },
+  });
+  assert.is(created.status, 200);
+  assert.type(created.body.secret, 'string');
+  assert.is(created.body.owner.id, context.emulator.adminIdentityId);
+  assert.is(created.body.expirationDate, null);
+
+  const token = await requestToken(created.body.id, created.body.secret);
+  assert.is(token.status, 200);
+  assert.is(token.body.expires_in, 600);
+  assert.is(token.body.identity_id, context.emulator.adminIdentityId);
+
+  const listed = await send('GET', '/v2025/personal-access-tokens?owner-id=me');
+  assert.ok(listed.body.some((entry: any) => entry.id === created.body.id));
+  assert.ok(
+    listed.body.every((entry: any) => entry.secret === undefined),
+    'the list shows secrets',
+  );
+
+  const removed = await send('DELETE', `/v2025/personal-access-tokens/${created.body.id}`);
+  assert.is(removed.status, 204);
+  assert.is((await requestToken(created.body.id, created.body.secret)).status, 401);
+});
+
+test('personal access token rules', async () => {
+  const neverExpiring = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'a' },
+  });
+  assert.is(neverExpiring.status, 400);
+  const past = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'b', expirationDate: '2020-01-01T00:00:00Z' },
+  });
+  assert.is(past.status, 400);
+  const tooShort = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'c', userAwareTokenNeverExpires: true, accessTokenValiditySeconds: 5 },
+  });
+  assert.is(tooShort.status, 400);
+  assert.match(tooShort.body.messages[0].text, 'accessTokenValiditySeconds');
+
+  const body = { name: 'dup', userAwareTokenNeverExpires: true };
+  assert.is((await send('POST', '/v2025/personal-access-tokens', { body })).status, 200);
+  assert.is((await send('POST', '/v2025/personal-access-tokens', { body })).status, 400);
+  // The seeded credential and "dup" count too, so eight more reach the limit of ten.
+  for (let index = 0; index < 8; index++) {
+    const next = { name: `pat-${index}`, userAwareTokenNeverExpires: true };
+    assert.is((await send('POST', '/v2025/personal-access-tokens', { body: next })).status, 200);
+  }
+  const eleventh = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'eleventh', userAwareTokenNeverExpires: true },
+  });
+  assert.is(eleventh.status, 400);
+});
+
+test('personal access token PATCH', async () => {
+  const created = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'ci', userAwareTokenNeverExpires: true },
+  });
+  const renamed = await send('PATCH', `/v2025/personal-access-tokens/${created.body.id}`, {
+    body: [{ op: 'replace', path: '/name', value: 'ci-renamed' }],
+    contentType: 'application/json-patch+json',
+  });
+  assert.is(renamed.status, 200);
+  assert.is(renamed.body.name, 'ci-renamed');
+  const owner = await send('PATCH', `/v2025/personal-access-tokens/${created.body.id}`, {
+    body: [{ op: 'replace', path: '/owner', value: { id: 'x' } }],
+    contentType: 'application/json-patch+json',
+  });
+  assert.is(owner.status, 400);
+});
+
+test('service account mints its own token', async () => {
+  const identity = await createServiceAccountIdentity();
+  const user = await send('GET', `/v2025/auth-users/${identity.id}`);
+  assert.is(user.status, 200);
+  assert.equal(user.body.capabilities, []);
+  assert.is(user.body.uid, 'audit01');
+
+  const raised = await send('PATCH', `/v2025/auth-users/${identity.id}`, {
+    body: [{ op: 'replace', path: '/capabilities', value: ['SOURCE_ADMIN'] }],
+    contentType: 'application/json-patch+json',
+  });
+  assert.is(raised.status, 200);
+  assert.equal(raised.body.capabilities, ['SOURCE_ADMIN']);
+  const illegal = await send('PATCH', `/v2025/auth-users/${identity.id}`, {
+    body: [{ op: 'replace', path: '/email', value: 'x@example.com' }],
+    contentType: 'application/json-patch+json',
+  });
+  assert.is(illegal.status, 400);
+  assert.is(illegal.body.detailCode, '400.1.1 Illegal update attempt');
+
+  // The service account's first PAT, created as its user would after logging in.
+  const ownerId = identity.id;
+  const bootstrap: any = await fetch(
+    `${context.emulator.url}/__admin/identities/${ownerId}/personal-access-tokens?name=bootstrap`,
+    { method: 'POST' },
+  ).then((r) => r.json());
+  const token = await requestToken(bootstrap.id, bootstrap.secret);
+  assert.is(token.status, 200);
+  assert.is(token.body.identity_id, ownerId);
+  context.token = token.body.access_token;
+  const minted = await send('POST', '/v2025/personal-access-tokens', {
+    body: { name: 'automation', scope: ['idn:accounts:read'], userAwareTokenNeverExpires: true },
+  });
+  assert.is(minted.status, 200);
+  assert.is(minted.body.owner.id, ownerId);
+  assert.equal(minted.body.scope, ['idn:accounts:read']);
+});
+
+test('invite needs experimental header', async () => {
+  const identity = await createServiceAccountIdentity();
+  const withoutHeader = await send('POST', '/v2025/identities/invite', {
+    body: { ids: [identity.id], uninvited: false },
+  });
+  assert.is(withoutHeader.status, 400);
+
+  const response = await fetch(`${context.emulator.url}/v2025/identities/invite`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${context.token}`,
+      'content-type': 'application/json',
+      'x-sailpoint-experimental': 'true',
+    },
+    body: JSON.stringify({ ids: [identity.id], uninvited: false }),
+  });
+  assert.is(response.status, 202);
+  const task: any = await response.json();
+  assert.is((await finishedTask(task.id)).completionStatus, 'SUCCESS');
+  const state: any = await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json());
+  const record = state.identities.find((entry: any) => entry.identity.id === identity.id);
+  assert.type(record.invitedAt, 'string');
+
+  const registered = await fetch(
+    `${context.emulator.url}/__admin/identities/${identity.id}/register`,
+    { method: 'POST' },
+  );
+  assert.is(registered.status, 204);
+  const fetched = await send('GET', `/v2025/identities/${identity.id}`);
+  assert.is(fetched.body.identityStatus, 'ACTIVE');
+});
+
 test.run();

@@ -37,7 +37,7 @@ export function createOauthRoutes(
           fields.get('client_id') ?? '',
           fields.get('client_secret') ?? '',
         );
-        const owner = client?.identityId ? lookupOwner(client.identityId) : undefined;
+        const owner = client ? lookupOwner(client.identityId) : undefined;
         if (!client || !owner) {
           // NOTE: this is the OAuth 2.0 (RFC 6749) error body. ISC's exact 401 body for wrong
           // client credentials is not in the spec, which only declares an `error` field.
@@ -49,7 +49,7 @@ export function createOauthRoutes(
         }
         return {
           status: 200,
-          body: authority.issue(client, { identityId: client.identityId!, ...owner }),
+          body: authority.issue(client, { identityId: client.identityId, ...owner }),
           headers: { 'Cache-Control': 'no-store' },
         };
       },
