@@ -175,7 +175,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const host = options.host ?? '127.0.0.1';
   if (!loopbackHosts.has(host)) {
     throw new Error(
-      `The emulator listens on loopback only; host "${host}" is not 127.0.0.1, ::1 or localhost.`,
+      `Host "${host}" is not a loopback address. The emulator listens on 127.0.0.1, ::1 or localhost only.`,
     );
   }
   const logger = options.logger ?? pino({ name: 'isc-emulator', level: 'warn' });

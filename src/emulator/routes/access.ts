@@ -71,7 +71,7 @@ export const accessRoutes: Route[] = [
         request.body as CreatePatRequest,
       );
       const dto = personalAccessTokenDto(request.state, token);
-      // The secret is returned here only. The spec answers 200, not 201.
+      // The secret is returned here only. The spec declares 200 for this create, not 201.
       return {
         status: 200,
         body: {
