@@ -6,8 +6,10 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeError } from '../errors.ts';
 import type { IscApi } from '../isc/api.ts';
 import { isConflict, ServiceAccountResources } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
 import {
   group,
   objectKey,
@@ -59,6 +61,8 @@ export class ServiceAccountController {
   private readonly informer: ServiceAccountInformer;
   private readonly queue: WorkQueue;
   private readonly waits = new Map<string, number>();
+  private readonly pendingDeletes = new Map<string, number>();
+  private readonly events: EventRecorder;
   private readonly workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -79,6 +83,7 @@ export class ServiceAccountController {
     this.api = options.api;
     this.tenant = options.tenant;
     this.logger = options.logger.child({ controller: 'serviceaccount' });
+    this.events = new EventRecorder(options.kubeConfig, this.logger);
     this.queue = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
     this.informer = makeInformer<ServiceAccount>(
       options.kubeConfig,
@@ -136,7 +141,7 @@ export class ServiceAccountController {
         return;
       }
       const delayMs = this.informerDelay();
-      this.logger.warn({ err: describe(failure), delayMs }, 'initial list failed; retrying');
+      this.logger.warn({ err: describeError(failure), delayMs }, 'initial list failed; retrying');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
@@ -145,7 +150,7 @@ export class ServiceAccountController {
   private restartInformer(error: unknown): void {
     if (this.stopped || !this.synced || this.restartTimer !== undefined) return;
     const delayMs = this.informerDelay();
-    this.logger.warn({ err: describe(error), delayMs }, 'watch failed; restarting');
+    this.logger.warn({ err: describeError(error), delayMs }, 'watch failed; restarting');
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;
@@ -174,7 +179,7 @@ export class ServiceAccountController {
       try {
         await this.process(key);
       } catch (error) {
-        this.logger.error({ key, err: describe(error) }, 'unexpected error in worker');
+        this.logger.error({ key, err: describeError(error) }, 'unexpected error in worker');
         this.queue.addRateLimited(key);
       } finally {
         this.queue.done(key);
@@ -185,7 +190,7 @@ export class ServiceAccountController {
   private async process(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
     const cached = this.informer.get(name, namespace);
-    if (!cached || cached.metadata.deletionTimestamp) return;
+    if (!cached) return;
     // Reconcile a copy: the reconcile updates resourceVersion after its own writes.
     const resource = structuredClone(cached);
     const logger = this.logger.child({
@@ -204,6 +209,7 @@ export class ServiceAccountController {
           tenant: this.tenant,
           peers: () => this.informer.list(),
           accountCreateTimeoutMs: this.options.accountCreateTimeoutMs,
+          pendingDeletes: this.pendingDeletes,
           now: () => new Date(),
         },
         resource,
@@ -233,6 +239,7 @@ export class ServiceAccountController {
       }
       view = viewOfFailure(failure);
     } else {
+      for (const note of result.events) await this.events.record(resource, note);
       if (result.outcome.kind === 'resource-updated') {
         logger.debug('resource updated; waiting for its watch event');
         return;
@@ -250,7 +257,7 @@ export class ServiceAccountController {
         this.queue.addAfter(key, 100);
         return;
       }
-      logger.warn({ err: describe(error) }, 'status update failed');
+      logger.warn({ err: describeError(error) }, 'status update failed');
       this.queue.addRateLimited(key);
       return;
     }
@@ -260,6 +267,13 @@ export class ServiceAccountController {
       if (view.level === 'error') logger.error(fields, 'reconcile stalled');
       else if (view.level === 'warn') logger.warn(fields, 'reconcile failed; retrying');
       else logger.info(fields, view.ready ? 'service account ready' : 'reconcile waiting');
+      if (view.level !== 'info') {
+        await this.events.record(resource, {
+          type: 'Warning',
+          reason: view.reason,
+          message: view.message,
+        });
+      }
     }
     this.schedule(key, view, failure);
   }
@@ -398,8 +412,4 @@ function sortKeys(value: unknown): unknown {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([key, entry]) => [key, sortKeys(entry)]),
   );
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
+import { describeError } from '../errors.ts';
 import { IscApiError, isIscError } from '../isc/errors.ts';
 import { TenantConfigurationError } from './tenant.ts';
 
@@ -49,12 +50,7 @@ export function classifyFailure(error: unknown): Failure {
     }
   }
   if (error instanceof ApiException) {
-    return {
-      kind: 'transient',
-      reason: 'KubernetesApiError',
-      message: `Kubernetes API returned HTTP ${error.code}`,
-    };
+    return { kind: 'transient', reason: 'KubernetesApiError', message: describeError(error) };
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return { kind: 'transient', reason: 'InternalError', message };
+  return { kind: 'transient', reason: 'InternalError', message: describeError(error) };
 }

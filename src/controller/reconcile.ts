@@ -1,7 +1,8 @@
 import type { IscApi } from '../isc/api.ts';
 import type { Account } from '../isc/types.ts';
 import type { ServiceAccountResources } from '../kube/client.ts';
-import type { ServiceAccount, ServiceAccountStatus } from '../kube/types.ts';
+import type { EventNote } from '../kube/events.ts';
+import { accountFinalizer, type ServiceAccount, type ServiceAccountStatus } from '../kube/types.ts';
 import type { TenantSetup } from './tenant.ts';
 
 export interface ReconcileDeps {
@@ -12,6 +13,8 @@ export interface ReconcileDeps {
   peers: () => readonly ServiceAccount[];
   /** How long an accepted create may take to show up before it is sent again. */
   accountCreateTimeoutMs: number;
+  /** Deletes this controller sent and is waiting for, by resource uid and time sent. */
+  pendingDeletes: Map<string, number>;
   now: () => Date;
 }
 
@@ -28,7 +31,9 @@ export type Outcome =
 export interface ReconcileResult {
   outcome: Outcome;
   /** Status fields learned in this reconcile, merged over the current status. */
-  observed: Pick<ServiceAccountStatus, 'accountName' | 'accountId' | 'identityId'>;
+  observed: Pick<ServiceAccountStatus, 'accountName' | 'accountId' | 'identityId' | 'accountOwned'>;
+  /** Kubernetes Events to record on the resource. */
+  events: EventNote[];
 }
 
 /** Account name in ISC: spec.name, else the resource's name. */
@@ -53,6 +58,10 @@ export function desiredAccountAttributes(resource: ServiceAccount): Record<strin
   };
 }
 
+function wantsDeletion(resource: ServiceAccount): boolean {
+  return (resource.spec.deletionPolicy ?? 'Delete') === 'Delete';
+}
+
 /**
  * Brings one ServiceAccount's account and identity in ISC in line with its spec. Each step
  * either returns early with the reason it cannot go on yet, or hands over to the next.
@@ -62,30 +71,42 @@ export async function reconcileServiceAccount(
   deps: ReconcileDeps,
   resource: ServiceAccount,
 ): Promise<ReconcileResult> {
-  const accountName = accountNameOf(resource);
-  const observed: ReconcileResult['observed'] = { accountName };
+  const events: EventNote[] = [];
+  const observed: ReconcileResult['observed'] = { accountName: accountNameOf(resource) };
+  const result = (outcome: Outcome): ReconcileResult => ({ outcome, observed, events });
+
+  if (resource.metadata.deletionTimestamp) return finalize(deps, resource);
+
+  // The finalizer goes on before anything exists in ISC, so no account can outlive its
+  // resource unnoticed; with deletionPolicy Orphan it is not needed.
+  const finalizers = resource.metadata.finalizers ?? [];
+  const hasFinalizer = finalizers.includes(accountFinalizer);
+  if (wantsDeletion(resource) !== hasFinalizer) {
+    const next = hasFinalizer
+      ? finalizers.filter((name) => name !== accountFinalizer)
+      : [...finalizers, accountFinalizer];
+    await deps.resources.setFinalizers(resource, next);
+    return result({ kind: 'resource-updated' });
+  }
 
   // The id goes into the spec before anything exists in ISC, so that a restore of the
   // resource with a new uid still finds the same account.
   if (!resource.spec.accountId) {
     await deps.resources.patchSpec(resource, { accountId: generatedAccountId(resource) });
-    return { outcome: { kind: 'resource-updated' }, observed };
+    return result({ kind: 'resource-updated' });
   }
   const accountId = resource.spec.accountId;
 
   const rival = findRival(resource, deps.peers());
   if (rival) {
-    return {
-      outcome: {
-        kind: 'stalled',
-        reason: 'DuplicateAccountId',
-        message:
-          `ServiceAccount ${rival.metadata.namespace}/${rival.metadata.name} already claims ` +
-          `account id "${rival.spec.accountId}" or name "${accountNameOf(rival)}"; ` +
-          'choose another accountId and name',
-      },
-      observed,
-    };
+    return result({
+      kind: 'stalled',
+      reason: 'DuplicateAccountId',
+      message:
+        `ServiceAccount ${rival.metadata.namespace}/${rival.metadata.name} already claims ` +
+        `account id "${rival.spec.accountId}" or name "${accountNameOf(rival)}"; ` +
+        'choose another accountId and name',
+    });
   }
 
   const { source, accountSchema } = await deps.tenant.ensure();
@@ -95,74 +116,140 @@ export async function reconcileServiceAccount(
     (name) => !schemaNames.has(name),
   );
   if (unknown.length > 0) {
-    return {
-      outcome: {
-        kind: 'stalled',
-        reason: 'InvalidSpec',
-        message:
-          `spec.attributes names ${unknown.join(', ')}, which the account schema of source ` +
-          `"${source.name}" lacks; add them to the schema or remove them from the resource`,
-      },
-      observed,
-    };
+    return result({
+      kind: 'stalled',
+      reason: 'InvalidSpec',
+      message:
+        `spec.attributes names ${unknown.join(', ')}, which the account schema of source ` +
+        `"${source.name}" lacks; add them to the schema or remove them from the resource`,
+    });
   }
 
   const desired = desiredAccountAttributes(resource);
   const account = await deps.api.findAccount(source.id, accountId);
-  if (!account)
-    return { outcome: await createAccount(deps, resource, source.id, desired), observed };
+  if (!account) {
+    const outcome = await createAccount(deps, resource, source.id, desired);
+    if (outcome.reason === 'CreatingAccount') {
+      events.push({ type: 'Normal', reason: 'CreatingAccount', message: outcome.message });
+    }
+    return result(outcome);
+  }
   observed.accountId = account.id;
+
+  // An account this resource neither created nor adopted belongs to someone else: a person
+  // who added it by hand, or another system. Nothing is changed without consent.
+  if (!resource.status?.accountOwned) {
+    if (resource.status?.accountCreateRequestedAt) {
+      observed.accountOwned = true;
+    } else if (resource.spec.adopt) {
+      observed.accountOwned = true;
+      events.push({
+        type: 'Normal',
+        reason: 'AdoptedAccount',
+        message: `adopted existing account ${account.id} (${accountId}) on source "${source.name}"`,
+      });
+    } else {
+      return result({
+        kind: 'stalled',
+        reason: 'AccountNotOwned',
+        message:
+          `account ${accountId} already exists on source "${source.name}" (ISC id ` +
+          `${account.id}) and was not created by this resource; set spec.adopt: true to manage ` +
+          'it, or choose another accountId',
+      });
+    }
+  }
 
   if (!attributesMatch(account, desired)) {
     await deps.api.updateAccount(account.id, desired);
-    return {
-      outcome: {
-        kind: 'waiting',
-        reason: 'UpdatingAccount',
-        message: `ISC accepted new attributes for account ${account.id}; waiting until they apply`,
-      },
-      observed,
-    };
+    const message = `ISC accepted new attributes for account ${account.id}; waiting until they apply`;
+    events.push({ type: 'Normal', reason: 'UpdatingAccount', message });
+    return result({ kind: 'waiting', reason: 'UpdatingAccount', message });
   }
 
   if (!account.identityId) {
     await deps.tenant.requestIdentityProcessing();
-    return {
-      outcome: {
-        kind: 'waiting',
-        reason: 'WaitingForIdentity',
-        message: `account ${account.id} exists; waiting for ISC to create its identity`,
-      },
-      observed,
-    };
+    return result({
+      kind: 'waiting',
+      reason: 'WaitingForIdentity',
+      message: `account ${account.id} exists; waiting for ISC to create its identity`,
+    });
   }
   observed.identityId = account.identityId;
 
   const identity = await deps.api.getIdentity(account.identityId);
   const email = identity?.attributes?.email;
-  if (
-    !identity ||
-    typeof email !== 'string' ||
-    email.toLowerCase() !== desired['e-mail']!.toLowerCase()
-  ) {
+  const emailCurrent =
+    typeof email === 'string' && email.toLowerCase() === desired['e-mail']!.toLowerCase();
+  if (!identity || !emailCurrent) {
     await deps.tenant.requestIdentityProcessing();
-    return {
-      outcome: {
-        kind: 'waiting',
-        reason: 'RefreshingIdentity',
-        message: `waiting for ISC to apply the profile's mappings to identity ${account.identityId}`,
-      },
-      observed,
-    };
+    return result({
+      kind: 'waiting',
+      reason: 'RefreshingIdentity',
+      message: `waiting for ISC to apply the profile's mappings to identity ${account.identityId}`,
+    });
   }
 
+  return result({
+    kind: 'ready',
+    reason: 'Converged',
+    message: `account ${account.id} and identity ${identity.id} match the spec`,
+  });
+}
+
+/**
+ * Runs while the resource is being deleted: deletes an owned account under deletionPolicy
+ * Delete, waits until ISC no longer lists it, then releases the finalizer.
+ */
+async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<ReconcileResult> {
+  const events: EventNote[] = [];
+  const observed: ReconcileResult['observed'] = { accountName: accountNameOf(resource) };
+  const finalizers = resource.metadata.finalizers ?? [];
+  if (!finalizers.includes(accountFinalizer)) {
+    return { outcome: { kind: 'resource-updated' }, observed, events };
+  }
+  const release = async (reason: string, message: string): Promise<ReconcileResult> => {
+    deps.pendingDeletes.delete(resource.metadata.uid ?? '');
+    await deps.resources.setFinalizers(
+      resource,
+      finalizers.filter((name) => name !== accountFinalizer),
+    );
+    events.push({ type: 'Normal', reason, message });
+    return { outcome: { kind: 'resource-updated' }, observed, events };
+  };
+
+  const accountId = resource.spec.accountId;
+  if (!wantsDeletion(resource) || !resource.status?.accountOwned || !accountId) {
+    return release(
+      'OrphanedAccount',
+      'left the ISC account in place (deletionPolicy Orphan, or the account was never owned)',
+    );
+  }
+
+  const { source } = await deps.tenant.ensure();
+  const account = await deps.api.findAccount(source.id, accountId);
+  if (!account) return release('DeletedAccount', `account ${accountId} is gone from ISC`);
+
+  const uid = resource.metadata.uid ?? '';
+  const sentAt = deps.pendingDeletes.get(uid);
+  const now = deps.now().getTime();
+  if (sentAt === undefined || now - sentAt > deps.accountCreateTimeoutMs) {
+    await deps.api.deleteAccount(account.id);
+    deps.pendingDeletes.set(uid, now);
+    events.push({
+      type: 'Normal',
+      reason: 'DeletingAccount',
+      message: `asked ISC to delete account ${account.id} (${accountId})`,
+    });
+  }
   return {
     outcome: {
-      kind: 'ready',
-      reason: 'Converged',
-      message: `account ${account.id} and identity ${identity.id} match the spec`,
+      kind: 'waiting',
+      reason: 'DeletingAccount',
+      message: `waiting for ISC to delete account ${account.id} (${accountId})`,
     },
     observed,
+    events,
   };
 }
 
@@ -176,7 +263,7 @@ async function createAccount(
   resource: ServiceAccount,
   sourceId: string,
   attributes: Record<string, string>,
-): Promise<Outcome> {
+): Promise<Exclude<Outcome, { kind: 'ready' | 'resource-updated' | 'stalled' }>> {
   const requestedAt = resource.status?.accountCreateRequestedAt;
   const now = deps.now();
   if (requestedAt && now.getTime() - Date.parse(requestedAt) < deps.accountCreateTimeoutMs) {
@@ -191,6 +278,7 @@ async function createAccount(
     accountCreateRequestedAt: now.toISOString(),
   });
   resource.metadata.resourceVersion = marked.metadata.resourceVersion;
+  resource.status = { ...resource.status, accountCreateRequestedAt: now.toISOString() };
   await deps.api.createAccount(sourceId, attributes);
   return {
     kind: 'waiting',

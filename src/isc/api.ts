@@ -147,6 +147,20 @@ export class IscApi {
     );
   }
 
+  /** Asks ISC to delete a flat-file account; returns false when it was already gone. */
+  async deleteAccount(accountId: string): Promise<boolean> {
+    try {
+      await this.client.request(
+        'DELETE',
+        this.client.path('accounts', `/${encodeURIComponent(accountId)}`),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof IscApiError && error.kind === 'not-found') return false;
+      throw error;
+    }
+  }
+
   async getIdentity(id: string): Promise<Identity | undefined> {
     return this.getOrUndefined<Identity>(
       this.client.path('identities', `/${encodeURIComponent(id)}`),

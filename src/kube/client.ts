@@ -97,6 +97,21 @@ export class ServiceAccountResources {
     );
   }
 
+  /** Replaces the finalizer list, guarded by resourceVersion like `patchStatus`. */
+  async setFinalizers(resource: ServiceAccount, finalizers: string[]): Promise<ServiceAccount> {
+    return this.customObjects.patchNamespacedCustomObject(
+      {
+        group,
+        version,
+        namespace: resource.metadata.namespace,
+        plural: serviceAccountPlural,
+        name: resource.metadata.name,
+        body: { metadata: { resourceVersion: resource.metadata.resourceVersion, finalizers } },
+      },
+      mergePatch,
+    );
+  }
+
   async readSecretValue(namespace: string, name: string, key: string): Promise<string> {
     const secret = await this.core.readNamespacedSecret({ namespace, name });
     const encoded = secret.data?.[key];

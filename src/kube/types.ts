@@ -4,6 +4,9 @@ export const group = 'isc.sailpoint';
 export const version = 'v1alpha1';
 export const serviceAccountPlural = 'serviceaccounts';
 
+/** Finalizer that holds a resource until its ISC account is deleted (deletionPolicy Delete). */
+export const accountFinalizer = 'isc.sailpoint/account-cleanup';
+
 /** Annotation whose new value asks for an immediate reconcile (recorded in status when done). */
 export const reconcileNowAnnotation = 'isc.sailpoint/reconcile-now';
 
@@ -25,6 +28,10 @@ export interface ServiceAccountSpec {
   email: string;
   purpose?: string;
   attributes?: Record<string, string>;
+  /** Delete (default): the account is deleted with the resource. Orphan: it stays in ISC. */
+  deletionPolicy?: 'Delete' | 'Orphan';
+  /** Take over an account with this id that the operator did not create. */
+  adopt?: boolean;
 }
 
 export interface ServiceAccountStatus {
@@ -32,6 +39,8 @@ export interface ServiceAccountStatus {
   accountName?: string;
   accountId?: string;
   identityId?: string;
+  /** True once the operator created or adopted the account; only then may it change or delete it. */
+  accountOwned?: boolean;
   lastHandledReconcileAt?: string;
   /** When the operator last asked ISC to create the account, until the account shows up. */
   accountCreateRequestedAt?: string | null;

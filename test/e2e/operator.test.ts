@@ -12,7 +12,13 @@ import { type RunningEmulator, startEmulator } from '../../src/emulator/server.t
 import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
 import { IscApi } from '../../src/isc/api.ts';
 import { IscClient } from '../../src/isc/client.ts';
-import type { Account, Identity, IdentityProfile, Source, SourceSchema } from '../../src/isc/types.ts';
+import type {
+  Account,
+  Identity,
+  IdentityProfile,
+  Source,
+  SourceSchema,
+} from '../../src/isc/types.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { installCrds } from '../../src/kube/crds.ts';
 import {
@@ -82,16 +88,25 @@ function readyCondition(resource: ServiceAccount) {
 }
 
 async function waitReady(name: string, generation?: number): Promise<ServiceAccount> {
-  return waitFor(`${name} to be Ready`, async () => {
-    const resource = await getResource(name);
-    const ready = readyCondition(resource);
-    if (ready?.status !== 'True') return undefined;
-    if (generation !== undefined && resource.status?.observedGeneration !== generation) return undefined;
-    return resource;
-  }, 90_000);
+  return waitFor(
+    `${name} to be Ready`,
+    async () => {
+      const resource = await getResource(name);
+      const ready = readyCondition(resource);
+      if (ready?.status !== 'True') return undefined;
+      if (generation !== undefined && resource.status?.observedGeneration !== generation)
+        return undefined;
+      return resource;
+    },
+    90_000,
+  );
 }
 
-async function listAll<T extends { id: string }>(service: string, filters?: string, sorters = 'id') {
+async function listAll<T extends { id: string }>(
+  service: string,
+  filters?: string,
+  sorters = 'id',
+) {
   const items: T[] = [];
   for await (const item of isc.list<T>(service, '', { ...(filters ? { filters } : {}), sorters })) {
     items.push(item);
@@ -103,7 +118,10 @@ const exampleNames = ['access-review-bot', 'audit01', 'ci-deployer'];
 
 test('examples converge to Ready', async () => {
   const applied = await applyExamples(kubeConfig);
-  assert.equal(applied.sort(), exampleNames.map((name) => `default/${name}`));
+  assert.equal(
+    applied.sort(),
+    exampleNames.map((name) => `default/${name}`),
+  );
   for (const name of exampleNames) await waitReady(name);
 });
 
@@ -112,7 +130,10 @@ test('tenant holds one source with the four-column schema', async () => {
   assert.is(sources.length, 1);
   assert.is(sources[0]!.type, 'DelimitedFile');
   const schema = (await isc.getAccountSchema(sources[0]!.id)) as SourceSchema;
-  assert.equal(schema.attributes.map((attribute) => attribute.name), ['id', 'name', 'e-mail', 'purpose']);
+  assert.equal(
+    schema.attributes.map((attribute) => attribute.name),
+    ['id', 'name', 'e-mail', 'purpose'],
+  );
   assert.is(schema.identityAttribute, 'id');
   assert.is(schema.displayAttribute, 'name');
 });
@@ -176,7 +197,11 @@ test('status records ids and generation', async () => {
     assert.ok(account, `account of ${name} not found`);
     assert.is(resource.status?.accountId, account!.id, `accountId of ${name}`);
     assert.is(resource.status?.identityId, account!.identityId, `identityId of ${name}`);
-    assert.is(resource.status?.observedGeneration, resource.metadata.generation, `generation of ${name}`);
+    assert.is(
+      resource.status?.observedGeneration,
+      resource.metadata.generation,
+      `generation of ${name}`,
+    );
     assert.is(readyCondition(resource)?.reason, 'Converged');
     assert.is(resource.status?.accountCreateRequestedAt, undefined, `create marker of ${name}`);
   }
@@ -197,7 +222,9 @@ test('reconcile of converged resources writes nothing', async () => {
       namespace: 'default',
       plural: serviceAccountPlural,
       name,
-      body: [{ op: 'add', path: `/metadata/annotations`, value: { [reconcileNowAnnotation]: marker } }],
+      body: [
+        { op: 'add', path: `/metadata/annotations`, value: { [reconcileNowAnnotation]: marker } },
+      ],
     });
   }
   for (const name of exampleNames) {
@@ -227,6 +254,117 @@ test('spec update reaches the account', async () => {
   const account = await isc.findAccount(source!.id, 'SA-002');
   assert.is(account?.attributes?.purpose, 'Deploy from the release pipeline');
   assert.is(after.status?.observedGeneration, before.metadata!.generation! + 1);
+});
+
+async function createResource(name: string, spec: Record<string, unknown>): Promise<void> {
+  await customObjects.createNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    body: { apiVersion: `${group}/${version}`, kind: 'ServiceAccount', metadata: { name }, spec },
+  });
+}
+
+async function deleteResource(name: string): Promise<void> {
+  await customObjects.deleteNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name,
+  });
+  await waitFor(`${name} to be gone`, async () => {
+    try {
+      await getResource(name);
+      return undefined;
+    } catch {
+      return true;
+    }
+  });
+}
+
+async function serviceAccountSource(): Promise<Source> {
+  const [source] = await listAll<Source>('sources', 'name eq "Service Accounts"', 'name');
+  return source!;
+}
+
+test('events record the account create', async () => {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const events = await core.listNamespacedEvent({
+    namespace: 'default',
+    fieldSelector: 'involvedObject.name=audit01',
+  });
+  const reasons = events.items.map((event) => event.reason);
+  assert.ok(reasons.includes('CreatingAccount'), `events of audit01: ${reasons.join(', ')}`);
+});
+
+test('deletion removes an owned account', async () => {
+  const source = await serviceAccountSource();
+  const resource = await getResource('access-review-bot');
+  assert.ok(resource.metadata.finalizers?.includes('isc.sailpoint/account-cleanup'));
+  assert.is(resource.status?.accountOwned, true);
+
+  await deleteResource('access-review-bot');
+  const account = await isc.findAccount(source.id, resource.spec.accountId!);
+  assert.is(account, undefined, 'the account outlived its resource');
+});
+
+test('orphan policy keeps the account', async () => {
+  await createResource('orphan-me', {
+    accountId: 'SA-100',
+    email: 'orphan@example.com',
+    purpose: 'Kept after deletion',
+    deletionPolicy: 'Orphan',
+  });
+  await waitReady('orphan-me');
+  const resource = await getResource('orphan-me');
+  assert.not.ok(resource.metadata.finalizers?.includes('isc.sailpoint/account-cleanup'));
+
+  await deleteResource('orphan-me');
+  const account = await isc.findAccount((await serviceAccountSource()).id, 'SA-100');
+  assert.ok(account, 'the account was deleted despite deletionPolicy Orphan');
+});
+
+test('foreign account is left alone without adopt', async () => {
+  const source = await serviceAccountSource();
+  await isc.createAccount(source.id, {
+    id: 'SA-200',
+    name: 'hand-made',
+    'e-mail': 'someone@example.com',
+    purpose: 'Created by a person',
+  });
+  await waitFor('the hand-made account', () => isc.findAccount(source.id, 'SA-200'));
+  emulator.clearCalls();
+
+  await createResource('hand-made', { accountId: 'SA-200', email: 'ops@example.com' });
+  const stalled = await waitFor('hand-made to stall', async () => {
+    const resource = await getResource('hand-made');
+    return readyCondition(resource)?.reason === 'AccountNotOwned' ? resource : undefined;
+  });
+  assert.match(readyCondition(stalled)!.message, 'spec.adopt');
+  assert.ok(stalled.status?.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True'));
+  const account = await isc.findAccount(source.id, 'SA-200');
+  assert.is(account?.attributes?.['e-mail'], 'someone@example.com', 'the foreign account changed');
+  const writes = emulator.calls.filter(
+    (call) => call.clientId === operatorClient.clientId && call.method !== 'GET',
+  );
+  assert.equal(writes, [], 'the operator wrote to ISC for a foreign account');
+});
+
+test('adopt takes over the foreign account', async () => {
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'hand-made',
+    body: [{ op: 'add', path: '/spec/adopt', value: true }],
+  });
+  const adopted = await waitReady('hand-made', 2);
+  assert.is(adopted.status?.accountOwned, true);
+  const account = await isc.findAccount((await serviceAccountSource()).id, 'SA-200');
+  assert.is(account?.attributes?.['e-mail'], 'ops@example.com');
 });
 
 test('operator log has no secret and one resource per line', () => {
