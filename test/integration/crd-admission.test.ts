@@ -66,7 +66,11 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
   ['account id with comma', { ...valid, accountId: 'SA,1' }, 'spec.accountId'],
   ['purpose with newline', { ...valid, purpose: 'line\nbreak' }, 'control characters'],
   ['purpose too long', { ...valid, purpose: 'p'.repeat(1025) }, 'spec.purpose'],
-  ['reserved attribute', { ...valid, attributes: { 'e-mail': 'x@example.com' } }, 'must not set id'],
+  [
+    'reserved attribute',
+    { ...valid, attributes: { 'e-mail': 'x@example.com' } },
+    'must not set id',
+  ],
   ['bad attribute name', { ...valid, attributes: { '1st': 'x' } }, 'attribute names must start'],
   ['non-string attribute', { ...valid, attributes: { team: 5 } }, 'spec.attributes.team'],
   ['unknown field', { ...valid, tokens: 'x' }, 'unknown field'],
@@ -74,7 +78,9 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
 
 for (const [name, spec, expected] of invalidCases) {
   test(`admission rejects ${name}`, async () => {
-    const message = await rejection(() => create(resource(`bad-${invalidCases.findIndex((c) => c[0] === name)}`, spec)));
+    const message = await rejection(() =>
+      create(resource(`bad-${invalidCases.findIndex((c) => c[0] === name)}`, spec)),
+    );
     assert.ok(message !== undefined, 'the API server accepted an invalid resource');
     assert.match(message!, expected);
   });
@@ -82,23 +88,27 @@ for (const [name, spec, expected] of invalidCases) {
 
 test('admission accepts the guide example', async () => {
   const message = await rejection(() =>
-    create(resource('audit01', { accountId: 'SA-001', email: 'admin@example.com', purpose: 'Automate monthly audit report' })),
+    create(
+      resource('audit01', {
+        accountId: 'SA-001',
+        email: 'admin@example.com',
+        purpose: 'Automate monthly audit report',
+      }),
+    ),
   );
   assert.is(message, undefined);
 });
 
 test('accountId is immutable once set', async () => {
   const message = await rejection(() =>
-    api.patchNamespacedCustomObject(
-      {
-        group,
-        version,
-        namespace: 'default',
-        plural: serviceAccountPlural,
-        name: 'audit01',
-        body: [{ op: 'replace', path: '/spec/accountId', value: 'SA-999' }],
-      },
-    ),
+    api.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name: 'audit01',
+      body: [{ op: 'replace', path: '/spec/accountId', value: 'SA-999' }],
+    }),
   );
   assert.ok(message !== undefined, 'changing spec.accountId was accepted');
   assert.match(message!, 'spec.accountId is immutable once set');

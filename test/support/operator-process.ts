@@ -24,7 +24,9 @@ export function startOperatorProcess(env: Record<string, string>): OperatorProce
   child.stderr!.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
 
   return {
     child,
