@@ -1,0 +1,3 @@
+module isc-sa-operator/envtest-helper
+
+go 1.22

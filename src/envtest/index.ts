@@ -1,0 +1,13 @@
+export {
+  type EnsureKubeBinariesOptions,
+  ensureKubeBinaries,
+  type KubeBinaries,
+} from './binaries.ts';
+export {
+  defaultControllers,
+  type LocalCluster,
+  type LocalClusterOptions,
+  startLocalCluster,
+} from './cluster.ts';
+export { StartupError } from './probes.ts';
+export { kubernetesRelease } from './release.ts';
