@@ -7,12 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Logger, pino } from 'pino';
-import {
-  completeRegistration,
-  createPersonalAccessToken,
-  defaultAccessTokenValiditySeconds,
-  seedPersonalAccessToken,
-} from './access.ts';
+import { defaultAccessTokenValiditySeconds, seedPersonalAccessToken } from './access.ts';
+import { handleAdminRequest } from './admin.ts';
 import { type ClientCredential, TokenAuthority, type TokenClaims } from './auth.ts';
 import { Contract } from './contract.ts';
 import {
@@ -105,18 +101,7 @@ const maxBodyBytes = 10 * 1024 * 1024;
  */
 const gatewayStatuses = new Set([405, 413, 415]);
 
-/** Admin path that simulates a user completing registration from the invitation mail. */
-const registrationPath = /^\/__admin\/identities\/([^/]+)\/register$/;
-
-/** Admin path that creates a PAT owned by an identity, as its user would after logging in. */
-const userTokenPath = /^\/__admin\/identities\/([^/]+)\/personal-access-tokens$/;
-
 const jsonMediaTypes = new Set(['application/json', 'application/json-patch+json']);
-
-function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
 
 function queryRecord(query: URLSearchParams): Record<string, string | string[]> {
   const record: Record<string, string | string[]> = {};
@@ -370,52 +355,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     }
   }
 
-  function handleAdmin(request: IncomingMessage, url: URL, response: ServerResponse): void {
-    const send = (status: number, body?: unknown) => {
-      response.writeHead(status, body === undefined ? {} : { 'Content-Type': 'application/json' });
-      response.end(body === undefined ? undefined : JSON.stringify(body));
-    };
-    if (!isLoopbackAddress(request.socket.remoteAddress)) {
-      send(403, { error: 'admin endpoints accept loopback clients only' });
-      return;
-    }
-    const key = `${request.method} ${url.pathname}`;
-    if (key === 'GET /__admin/calls') send(200, calls);
-    else if (key === 'DELETE /__admin/calls') {
-      calls.length = 0;
-      send(204);
-    } else if (key === 'GET /__admin/state') send(200, state.snapshot());
-    else if (key === 'GET /__admin/contract-violations') send(200, contractViolations);
-    else if (request.method === 'POST' && registrationPath.test(url.pathname)) {
-      const id = decodeURIComponent(registrationPath.exec(url.pathname)![1]!);
-      if (!state.identities.has(id)) send(404, { error: `no identity ${id}` });
-      else {
-        completeRegistration(state, id);
-        send(204);
-      }
-    } else if (request.method === 'POST' && userTokenPath.test(url.pathname)) {
-      // Creates a PAT as the identity's user would in the UI after logging in, which is how a
-      // service account gets its first credential.
-      const id = decodeURIComponent(userTokenPath.exec(url.pathname)![1]!);
-      const name = url.searchParams.get('name') ?? `bootstrap-${Date.now()}`;
-      try {
-        const token = createPersonalAccessToken(state, id, {
-          name,
-          userAwareTokenNeverExpires: true,
-        });
-        send(201, { id: token.id, secret: token.secret, name: token.name, ownerId: token.ownerId });
-      } catch (error) {
-        if (!(error instanceof IscHttpError)) throw error;
-        send(error.status, error.body);
-      }
-    } else send(404, { error: `no admin endpoint ${key}` });
-  }
-
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now();
     const url = new URL(request.url ?? '/', 'http://emulator.invalid');
     if (url.pathname.startsWith('/__admin/')) {
-      handleAdmin(request, url, response);
+      handleAdminRequest(request, url, response, { state, calls, contractViolations });
       return;
     }
     if (latencyMs > 0) await sleep(latencyMs);

@@ -1,10 +1,10 @@
-// In-memory tenant of the ISC emulator: sources, schemas, accounts, identity profiles, identities
-// and tasks, plus the asynchronous work (account changes, identity processing) that ISC runs in the
-// background. HTTP routing lives in routes/. This module raises IscHttpError for invalid requests,
-// so that both layers share one error vocabulary.
+// In-memory tenant of the ISC emulator: sources, schemas, accounts, identity profiles, identities,
+// PATs and tasks, plus the asynchronous work (account changes) that ISC runs in the background.
+// CSV aggregation, identity processing and access (PATs, user levels) live in aggregation.ts,
+// identity-processing.ts and access.ts. HTTP routing lives in routes/. This module raises
+// IscHttpError for invalid requests, so that all layers share one error vocabulary.
 
 import { createHash } from 'node:crypto';
-import { formatCsvLine, parseCsv } from './csv.ts';
 import { badRequest, illegalUpdate, notFound } from './errors.ts';
 import { newId, newUuid, nowIso } from './ids.ts';
 import { applyJsonPatch, type PatchOperation, touchedTopLevelFields } from './json-patch.ts';
@@ -408,7 +408,7 @@ export class TenantState {
     return account;
   }
 
-  #findByNativeIdentity(sourceId: string, nativeIdentity: string): AccountRecord | undefined {
+  findByNativeIdentity(sourceId: string, nativeIdentity: string): AccountRecord | undefined {
     for (const account of this.accounts.values()) {
       if (account.sourceId === sourceId && account.nativeIdentity === nativeIdentity)
         return account;
@@ -457,9 +457,9 @@ export class TenantState {
       `Create account ${nativeIdentity}`,
       launcher,
       () => {
-        const existing = this.#findByNativeIdentity(sourceId, nativeIdentity);
+        const existing = this.findByNativeIdentity(sourceId, nativeIdentity);
         if (existing) {
-          this.#writeAccount(existing, { ...existing.attributes, ...attributes });
+          this.writeAccount(existing, { ...existing.attributes, ...attributes });
           return;
         }
         const now = nowIso();
@@ -473,7 +473,7 @@ export class TenantState {
           created: now,
           modified: now,
         };
-        this.#writeAccount(account, attributes);
+        this.writeAccount(account, attributes);
         this.accounts.set(account.id, account);
       },
     );
@@ -481,7 +481,8 @@ export class TenantState {
     return task;
   }
 
-  #writeAccount(account: AccountRecord, attributes: Record<string, string>): void {
+  /** Sets an account's attributes and derives its name from the schema's displayAttribute. */
+  writeAccount(account: AccountRecord, attributes: Record<string, string>): void {
     const schema = this.accountSchema(account.sourceId);
     const displayAttribute = schema?.displayAttribute;
     account.attributes = attributes;
@@ -518,7 +519,7 @@ export class TenantState {
     return this.startTask('Account Update', `Update account ${nativeIdentity}`, launcher, () => {
       const current = this.accounts.get(id);
       if (!current) throw new Error(`account ${id} was deleted before the update ran`);
-      this.#writeAccount(current, values);
+      this.writeAccount(current, values);
     });
   }
 
@@ -536,12 +537,13 @@ export class TenantState {
       `Delete account ${account.nativeIdentity}`,
       launcher,
       () => {
-        this.#removeAccount(account);
+        this.removeAccount(account);
       },
     );
   }
 
-  #removeAccount(account: AccountRecord): void {
+  /** Removes an account and marks its identity uncorrelated when no other account is left. */
+  removeAccount(account: AccountRecord): void {
     this.accounts.delete(account.id);
     if (!account.identityId) return;
     const stillCorrelated = [...this.accounts.values()].some(
@@ -549,149 +551,6 @@ export class TenantState {
     );
     const record = this.identities.get(account.identityId);
     if (record && !stillCorrelated) record.correlated = false;
-  }
-
-  /** Returns the account schema's attribute names as a CSV header line (text/csv download). */
-  accountSchemaCsv(sourceId: string): string {
-    const source = this.getSource(sourceId);
-    if (source.type !== delimitedFileConnector.type) {
-      throw badRequest('Only a source of type DelimitedFile supports schema file download.');
-    }
-    const schema = this.accountSchema(sourceId);
-    return formatCsvLine(schema?.attributes.map((attribute) => attribute.name) ?? []);
-  }
-
-  /**
-   * Submits a full aggregation of a delimited-file source from CSV text (load-accounts). When the
-   * task runs, rows create or update accounts by the identity attribute, and accounts missing from
-   * the file are removed unless that would exceed the source's deleteThreshold percentage.
-   */
-  submitLoadAccounts(sourceId: string, csvText: string, launcher: string): TaskStatusDto {
-    const source = this.getSource(sourceId);
-    if (source.type !== delimitedFileConnector.type) {
-      throw badRequest(`Source "${sourceId}" is not a DelimitedFile source, so it takes no file.`);
-    }
-    const running = [...this.tasks.values()].some(
-      (task) =>
-        task.completed === null &&
-        task.uniqueName === 'Cloud Account Aggregation' &&
-        task.attributes.appId === sourceId,
-    );
-    const task = this.startTask(
-      'Cloud Account Aggregation',
-      'Aggregate from the specified application',
-      launcher,
-      () => {
-        if (running) {
-          throw new Error(
-            'This aggregation failed because the currently running aggregation must complete ' +
-              'before the next one can start.',
-          );
-        }
-        const { counts, warnings } = this.#aggregate(source, csvText);
-        Object.assign(task.attributes, counts);
-        return warnings;
-      },
-    );
-    task.attributes.appId = sourceId;
-    task.target = { id: sourceId, type: 'APPLICATION', name: source.name };
-    task.returns = ['total', 'created', 'updated', 'deleted', 'ignored', 'optimized'].map(
-      (name) => ({
-        name: `TASK_OUT_ACCOUNT_AGGREGATION_${name.toUpperCase()}`,
-        attributeName: name,
-      }),
-    );
-    return task;
-  }
-
-  /** Applies one CSV file to a source and returns the counts and warnings the task reports. */
-  #aggregate(
-    source: SourceDto,
-    csvText: string,
-  ): { counts: Record<string, number>; warnings: string[] } {
-    const schema = this.accountSchema(source.id);
-    const identityAttribute = schema?.identityAttribute;
-    if (!schema || !identityAttribute) {
-      throw new Error(`source ${source.id} has no account schema with an identity attribute`);
-    }
-    const [header, ...rows] = parseCsv(csvText);
-    if (!header) throw new Error('the file is empty, so it has no header row');
-    const identityColumn = header.indexOf(identityAttribute);
-    if (identityColumn < 0) {
-      throw new Error(
-        `the header has no column "${identityAttribute}", the account identity attribute`,
-      );
-    }
-    // Columns outside the account schema are ignored, like attributes the schema does not define.
-    const declared = new Set(schema.attributes.map((attribute) => attribute.name));
-    const counts = {
-      total: rows.length,
-      created: 0,
-      updated: 0,
-      deleted: 0,
-      ignored: 0,
-      optimized: 0,
-    };
-    const seen = new Set<string>();
-
-    for (const row of rows) {
-      const nativeIdentity = row[identityColumn] ?? '';
-      if (nativeIdentity === '' || seen.has(nativeIdentity)) {
-        counts.ignored++;
-        continue;
-      }
-      seen.add(nativeIdentity);
-      const attributes: Record<string, string> = {};
-      header.forEach((column, index) => {
-        const value = row[index];
-        if (declared.has(column) && value !== undefined && value !== '') attributes[column] = value;
-      });
-      const existing = this.#findByNativeIdentity(source.id, nativeIdentity);
-      if (existing && sameJson(existing.attributes, attributes)) {
-        counts.optimized++;
-      } else if (existing) {
-        this.#writeAccount(existing, attributes);
-        counts.updated++;
-      } else {
-        const now = nowIso();
-        const account: AccountRecord = {
-          id: newId(),
-          sourceId: source.id,
-          nativeIdentity,
-          name: nativeIdentity,
-          attributes: {},
-          identityId: null,
-          created: now,
-          modified: now,
-        };
-        this.#writeAccount(account, attributes);
-        this.accounts.set(account.id, account);
-        counts.created++;
-      }
-    }
-
-    const missing = [...this.accounts.values()].filter(
-      (account) => account.sourceId === source.id && !seen.has(account.nativeIdentity),
-    );
-    const existingCount = this.#countAccounts(source.id) - counts.created;
-    const threshold = typeof source.deleteThreshold === 'number' ? source.deleteThreshold : 10;
-    // NOTE: ISC skips the delete phase when deletions exceed deleteThreshold percent. Whether it
-    // compares with > or >=, and how it reports the skip, is not documented.
-    if (existingCount > 0 && (missing.length * 100) / existingCount > threshold) {
-      const warning =
-        `Deleting ${missing.length} of ${existingCount} accounts exceeds the delete threshold of ` +
-        `${threshold}%, so the delete phase was skipped.`;
-      return { counts, warnings: [warning] };
-    }
-    for (const account of missing) this.#removeAccount(account);
-    counts.deleted = missing.length;
-    return { counts, warnings: [] };
-  }
-
-  #countAccounts(sourceId: string): number {
-    let count = 0;
-    for (const account of this.accounts.values()) if (account.sourceId === sourceId) count++;
-    return count;
   }
 
   // ---- identity profiles ------------------------------------------------------------------------
@@ -794,99 +653,6 @@ export class TenantState {
       }
       this.#refreshAuthoritative(profile.authoritativeSource.id);
     });
-  }
-
-  /**
-   * Submits identity processing for a profile: after the async delay every account of the
-   * authoritative source gets an identity (new ones are created and correlated) whose attributes
-   * come from the profile's accountAttribute transforms.
-   */
-  submitProcessIdentities(id: string, launcher: string): TaskStatusDto {
-    const profile = this.getIdentityProfile(id);
-    return this.startTask(
-      'Identity Refresh',
-      `Process identities of ${profile.name}`,
-      launcher,
-      () => {
-        const current = this.identityProfiles.get(id);
-        if (!current) throw new Error(`identity profile ${id} was deleted before processing`);
-        for (const account of this.accounts.values()) {
-          if (account.sourceId === current.authoritativeSource.id) {
-            this.#processAccount(current, account);
-          }
-        }
-        current.identityRefreshRequired = false;
-      },
-    );
-  }
-
-  /** Evaluates the profile's transforms for one account; other transform types are skipped. */
-  #mappedAttributes(profile: IdentityProfileDto, account: AccountRecord): Record<string, string> {
-    const mapped: Record<string, string> = {};
-    const source = this.sources.get(account.sourceId);
-    for (const transform of profile.identityAttributeConfig?.attributeTransforms ?? []) {
-      const definition = transform.transformDefinition;
-      const name = transform.identityAttributeName;
-      // TODO: only the accountAttribute transform is evaluated. Other types (static, concat,
-      // reference rules) leave the identity attribute unset.
-      if (!name || definition?.type !== 'accountAttribute') continue;
-      const attributes = definition.attributes ?? {};
-      const matchesSource =
-        attributes.sourceId === account.sourceId ||
-        (attributes.sourceId === undefined && attributes.sourceName === source?.name);
-      const value = account.attributes[String(attributes.attributeName)];
-      if (matchesSource && value !== undefined && value !== '') mapped[name] = value;
-    }
-    return mapped;
-  }
-
-  #processAccount(profile: IdentityProfileDto, account: AccountRecord): void {
-    const mapped = this.#mappedAttributes(profile, account);
-    const uid = mapped.uid ?? account.name;
-    const now = nowIso();
-    const existing = account.identityId ? this.identities.get(account.identityId) : undefined;
-    const record: IdentityRecord = existing ?? {
-      identity: {
-        id: newId(),
-        name: uid,
-        created: now,
-        modified: now,
-        alias: uid,
-        emailAddress: null,
-        processingState: null,
-        identityStatus: 'UNREGISTERED',
-        managerRef: null,
-        isManager: false,
-        lastRefresh: now,
-        attributes: { cloudStatus: 'UNREGISTERED' },
-        lifecycleState: null,
-      },
-      correlated: true,
-      identityProfileId: profile.id,
-      // New identities start at the basic user level, with no capabilities.
-      capabilities: [],
-      invitedAt: null,
-    };
-    const identity = record.identity;
-    const displayName =
-      mapped.displayName ?? ([mapped.firstname, mapped.lastname].filter(Boolean).join(' ') || uid);
-    identity.name = uid;
-    identity.alias = uid;
-    identity.emailAddress = mapped.email ?? null;
-    identity.attributes = {
-      ...mapped,
-      uid,
-      displayName,
-      cloudStatus: identity.attributes.cloudStatus ?? 'UNREGISTERED',
-    };
-    identity.processingState = 'OK';
-    identity.lastRefresh = now;
-    identity.modified = now;
-    record.correlated = true;
-    record.identityProfileId = profile.id;
-    this.identities.set(identity.id, record);
-
-    account.identityId = identity.id;
   }
 
   // ---- views ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 import { listCollection } from '../collection.ts';
 import { badRequest } from '../errors.ts';
+import { submitProcessIdentities } from '../identity-processing.ts';
 import type { PatchOperation } from '../json-patch.ts';
 import type { Route, RouteRequest } from '../route.ts';
 import type { IdentityProfileDto } from '../state-types.ts';
@@ -104,7 +105,7 @@ export const identityProfileRoutes: Route[] = [
     requiresToken: true,
     handle: (request) => {
       const launcher = request.claims?.identity_id ?? 'unknown';
-      request.state.submitProcessIdentities(profileId(request), launcher);
+      submitProcessIdentities(request.state, profileId(request), launcher);
       // NOTE: the spec declares the 202 body only as an object and documents no fields, so the
       // emulator sends an empty object. Callers cannot rely on a task id here.
       return { status: 202, body: {} };

@@ -1,5 +1,6 @@
 // Sources and their schemas: /sources, /sources/{id}, /sources/{sourceId}/schemas[/{schemaId}].
 
+import { accountSchemaCsv, submitLoadAccounts } from '../aggregation.ts';
 import { listCollection } from '../collection.ts';
 import { badRequest } from '../errors.ts';
 import type { PatchOperation } from '../json-patch.ts';
@@ -73,7 +74,7 @@ export const sourceRoutes: Route[] = [
     requiresToken: true,
     handle: ({ state, params }) => ({
       status: 200,
-      body: `${state.accountSchemaCsv(params.id!)}\n`,
+      body: `${accountSchemaCsv(state, params.id!)}\n`,
       contentType: 'text/csv',
     }),
   },
@@ -89,7 +90,9 @@ export const sourceRoutes: Route[] = [
       }
       // NOTE: disableOptimization is accepted but has no effect, because every row is compared
       // with the stored account anyway.
-      const task = state.submitLoadAccounts(
+      const task = submitLoadAccounts(
+        state,
+
         params.id!,
         fields.file,
         claims?.identity_id ?? 'unknown',

@@ -1,0 +1,91 @@
+// Admin API of the emulator under /__admin/, without authentication but for loopback clients
+// only. Tests and the demo read the call log and the state here, and stand in for the steps a
+// person does in the ISC UI: registering from the invitation mail and creating a first PAT.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { completeRegistration, createPersonalAccessToken } from './access.ts';
+import { IscHttpError } from './errors.ts';
+import type { CallRecord, ContractViolation } from './server.ts';
+import type { TenantState } from './state.ts';
+
+export interface AdminContext {
+  state: TenantState;
+  calls: CallRecord[];
+  contractViolations: ContractViolation[];
+}
+
+const registrationPath = /^\/__admin\/identities\/([^/]+)\/register$/;
+const userTokenPath = /^\/__admin\/identities\/([^/]+)\/personal-access-tokens$/;
+
+function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function send(response: ServerResponse, status: number, body?: unknown): void {
+  response.writeHead(status, body === undefined ? {} : { 'Content-Type': 'application/json' });
+  response.end(body === undefined ? undefined : JSON.stringify(body));
+}
+
+/** Serves one /__admin/ request; unknown admin paths get 404. */
+export function handleAdminRequest(
+  request: IncomingMessage,
+  url: URL,
+  response: ServerResponse,
+  context: AdminContext,
+): void {
+  if (!isLoopbackAddress(request.socket.remoteAddress)) {
+    send(response, 403, { error: 'admin endpoints accept loopback clients only' });
+    return;
+  }
+  const { state, calls } = context;
+  const key = `${request.method} ${url.pathname}`;
+  if (key === 'GET /__admin/calls') {
+    send(response, 200, calls);
+    return;
+  }
+  if (key === 'DELETE /__admin/calls') {
+    calls.length = 0;
+    send(response, 204);
+    return;
+  }
+  if (key === 'GET /__admin/state') {
+    send(response, 200, state.snapshot());
+    return;
+  }
+  if (key === 'GET /__admin/contract-violations') {
+    send(response, 200, context.contractViolations);
+    return;
+  }
+
+  const registration = request.method === 'POST' ? registrationPath.exec(url.pathname) : null;
+  if (registration) {
+    const id = decodeURIComponent(registration[1]!);
+    if (!state.identities.has(id)) {
+      send(response, 404, { error: `identity ${id} was not found` });
+      return;
+    }
+    completeRegistration(state, id);
+    send(response, 204);
+    return;
+  }
+
+  const userToken = request.method === 'POST' ? userTokenPath.exec(url.pathname) : null;
+  if (userToken) {
+    const id = decodeURIComponent(userToken[1]!);
+    const name = url.searchParams.get('name') ?? `bootstrap-${Date.now()}`;
+    try {
+      const token = createPersonalAccessToken(state, id, {
+        name,
+        userAwareTokenNeverExpires: true,
+      });
+      send(response, 201, { id: token.id, secret: token.secret, name: token.name, ownerId: id });
+    } catch (error) {
+      if (!(error instanceof IscHttpError)) throw error;
+      send(response, error.status, error.body);
+    }
+    return;
+  }
+
+  send(response, 404, { error: `no admin endpoint ${key}` });
+}
