@@ -154,6 +154,14 @@ async function finishedTask(taskId: string): Promise<any> {
   });
 }
 
+/** Replaces the test's emulator with one started with `options`, and takes a new token. */
+async function restartEmulator(options: Parameters<typeof startEmulator>[0]): Promise<void> {
+  await context.emulator.close();
+  context.emulator = await startEmulator(options);
+  const client = context.emulator.clients[0]!;
+  context.token = (await requestToken(client.clientId, client.clientSecret)).body.access_token;
+}
+
 test.before.each(async () => {
   context.emulator = await startEmulator({ asyncDelayMs });
   const client = context.emulator.clients[0]!;
@@ -394,6 +402,8 @@ test('invalid body is 400 with ISC error shape', async () => {
 });
 
 test('account appears after the async delay', async () => {
+  // A longer delay keeps the first lookup ahead of the task on a slow machine.
+  await restartEmulator({ asyncDelayMs: 500 });
   const source = await createSource();
   await useServiceAccountSchema(source.id);
   const response = await send('POST', '/v2025/accounts', {
@@ -698,6 +708,8 @@ test('load-accounts applies delete threshold', async () => {
 });
 
 test('concurrent load-accounts fails second task', async () => {
+  // A longer delay keeps the second upload ahead of the first task on a slow machine.
+  await restartEmulator({ asyncDelayMs: 500 });
   const source = await createSource();
   await useServiceAccountSchema(source.id);
   const csv = 'id,name,e-mail,purpose\nSA-001,audit01,,\n';
@@ -711,13 +723,7 @@ test('concurrent load-accounts fails second task', async () => {
 });
 
 test('rate limit sends 429 with Retry-After', async () => {
-  await context.emulator.close();
-  context.emulator = await startEmulator({
-    asyncDelayMs,
-    rateLimit: { requests: 3, windowMs: 10_000 },
-  });
-  const client = context.emulator.clients[0]!;
-  context.token = (await requestToken(client.clientId, client.clientSecret)).body.access_token;
+  await restartEmulator({ asyncDelayMs, rateLimit: { requests: 3, windowMs: 10_000 } });
   for (let index = 0; index < 3; index++) {
     assert.is((await send('GET', '/v2025/sources')).status, 200);
   }
