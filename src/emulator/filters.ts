@@ -8,14 +8,15 @@
 
 export type FilterValue = string | number | boolean | null;
 
-export type ComparisonOperator = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'co' | 'sw' | 'ca';
-export type FilterOperator = ComparisonOperator | 'in' | 'isnull' | 'pr';
+export type ComparisonOperator = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'co' | 'sw';
+export type FilterOperator = ComparisonOperator | 'in' | 'ca' | 'isnull' | 'pr';
 
 export type FilterNode =
   | { kind: 'and' | 'or'; operands: FilterNode[] }
   | { kind: 'not'; operand: FilterNode }
   | { kind: 'comparison'; field: string; operator: ComparisonOperator; value: FilterValue }
-  | { kind: 'in'; field: string; values: FilterValue[] }
+  /** `in`: the value is one of `values`. `ca`: a multi-valued field contains all `values`. */
+  | { kind: 'in' | 'ca'; field: string; values: FilterValue[] }
   | { kind: 'presence'; field: string; operator: 'isnull' | 'pr' };
 
 /** Error for text that is not a filter expression, which the server answers with 400. */
@@ -41,7 +42,7 @@ type Token =
   | { type: 'word'; value: string; position: number }
   | { type: 'punctuation'; value: '(' | ')' | ','; position: number };
 
-const comparisonOperators = new Set<string>(['eq', 'ne', 'gt', 'ge', 'lt', 'le', 'co', 'sw', 'ca']);
+const comparisonOperators = new Set<string>(['eq', 'ne', 'gt', 'ge', 'lt', 'le', 'co', 'sw']);
 const wordPattern = /[A-Za-z0-9_.:\-+]/;
 
 function tokenize(text: string): Token[] {
@@ -190,7 +191,7 @@ class Parser {
       throw new FilterSyntaxError(`expected an operator at position ${operatorToken.position}`);
     }
     if (operator === 'isnull') return { kind: 'presence', field, operator: 'isnull' };
-    if (operator === 'in') {
+    if (operator === 'in' || operator === 'ca') {
       this.#expectPunctuation('(');
       const values = [this.#parseValue()];
       while (this.#peek()?.value === ',') {
@@ -198,7 +199,7 @@ class Parser {
         values.push(this.#parseValue());
       }
       this.#expectPunctuation(')');
-      return { kind: 'in', field, values };
+      return { kind: operator, field, values };
     }
     if (!comparisonOperators.has(operator)) {
       const hint = comparisonOperators.has(operator.toLowerCase())
@@ -253,8 +254,10 @@ export function checkFilterSupport(node: FilterNode, support: FilterSupport): vo
       return;
     case 'comparison':
     case 'presence':
-    case 'in': {
-      const operator = node.kind === 'in' ? 'in' : node.operator;
+    case 'in':
+    case 'ca': {
+      const operator =
+        node.kind === 'comparison' || node.kind === 'presence' ? node.operator : node.kind;
       if (!support[node.field]?.includes(operator)) {
         throw new UnsupportedFilterError(node.field, operator);
       }
@@ -268,7 +271,11 @@ function normalize(value: unknown): unknown {
 }
 
 function compare(actual: unknown, operator: ComparisonOperator, expected: FilterValue): boolean {
-  if (Array.isArray(actual)) return actual.some((item) => compare(item, operator, expected));
+  if (Array.isArray(actual)) {
+    // A multi-valued field matches when one value matches, and `ne` when no value is equal.
+    if (operator === 'ne') return !actual.some((item) => compare(item, 'eq', expected));
+    return actual.some((item) => compare(item, operator, expected));
+  }
   const left = normalize(actual);
   const right = normalize(expected);
   switch (operator) {
@@ -277,7 +284,6 @@ function compare(actual: unknown, operator: ComparisonOperator, expected: Filter
     case 'ne':
       return left !== right;
     case 'co':
-    case 'ca':
       return typeof left === 'string' && typeof right === 'string' && left.includes(right);
     case 'sw':
       return typeof left === 'string' && typeof right === 'string' && left.startsWith(right);
@@ -310,6 +316,10 @@ export function matchesFilter(node: FilterNode, readField: (field: string) => un
     case 'in': {
       const actual = readField(node.field);
       return node.values.some((value) => compare(actual, 'eq', value));
+    }
+    case 'ca': {
+      const actual = readField(node.field);
+      return Array.isArray(actual) && node.values.every((value) => compare(actual, 'eq', value));
     }
     case 'presence': {
       const actual = readField(node.field);
