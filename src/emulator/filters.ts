@@ -19,7 +19,7 @@ export type FilterNode =
   | { kind: 'in' | 'ca'; field: string; values: FilterValue[] }
   | { kind: 'presence'; field: string; operator: 'isnull' | 'pr' };
 
-/** Error for text that is not a filter expression, which the server answers with 400. */
+/** Error for text that is not a filter expression, which the server rejects with 400. */
 export class FilterSyntaxError extends Error {
   override name = 'FilterSyntaxError';
 }
