@@ -19,6 +19,8 @@ export interface OperatorConfig {
   resyncSeconds: number;
   identityProcessingIntervalSeconds: number;
   logLevel: string;
+  /** Where /metrics, /healthz and /readyz listen; undefined turns them off. */
+  metricsAddress: { host: string; port: number } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -75,6 +77,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     problems,
   );
 
+  const metricsAddress = parseAddress(env.OPERATOR_METRICS_ADDRESS ?? '127.0.0.1:8080', problems);
+
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
@@ -95,6 +99,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     resyncSeconds,
     identityProcessingIntervalSeconds,
     logLevel: env.LOG_LEVEL || 'info',
+    metricsAddress,
   };
 }
 
@@ -112,4 +117,18 @@ function positiveInteger(
     return fallback;
   }
   return value;
+}
+
+/** Parses `host:port` (IPv6 in brackets); `off` disables the listener. */
+function parseAddress(raw: string, problems: string[]): { host: string; port: number } | undefined {
+  if (raw === 'off') return undefined;
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(raw);
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port > 65535) {
+    problems.push(
+      `OPERATOR_METRICS_ADDRESS "${raw}" must be host:port (e.g. 0.0.0.0:8080 in a pod) or off`,
+    );
+    return undefined;
+  }
+  return { host: (match[1] ?? match[2])!, port };
 }

@@ -6,10 +6,14 @@ import { TenantSetup } from './controller/tenant.ts';
 import { IscApi } from './isc/api.ts';
 import { IscClient } from './isc/client.ts';
 import { ServiceAccountResources } from './kube/client.ts';
+import { OperatorMetrics, serveMetrics } from './metrics.ts';
 
 export interface RunningOperator {
   controller: ServiceAccountController;
   iscClient: IscClient;
+  metrics: OperatorMetrics;
+  /** Port of the metrics and health listener, when it runs. */
+  metricsPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -27,6 +31,7 @@ export async function startOperator(
   tuning: OperatorTuning = {},
 ): Promise<RunningOperator> {
   const credentials = await resolveCredentials(config, kubeConfig);
+  const metrics = new OperatorMetrics();
   const iscClient = new IscClient({
     baseUrl: config.isc.baseUrl,
     apiVersion: config.isc.apiVersion,
@@ -35,6 +40,7 @@ export async function startOperator(
     rateLimit: config.isc.rateLimitPer10s,
     rateLimitWindowMs: 10_000,
     logger: logger.child({ component: 'isc-client' }),
+    observer: metrics,
   });
   const api = new IscApi(iscClient);
   const tenant = new TenantSetup(
@@ -55,14 +61,33 @@ export async function startOperator(
     logger,
     workers: config.workers,
     resyncMs: config.resyncSeconds * 1000,
+    metrics,
     ...tuning,
   });
+  metrics.gauge(
+    'isc_client_queue_depth',
+    'Requests waiting for the client-side ISC rate limiter.',
+    () => iscClient.queueDepth,
+  );
+  const server = config.metricsAddress
+    ? await serveMetrics(metrics, config.metricsAddress, () => controller.synced, logger)
+    : undefined;
   await controller.start();
   logger.info(
     { baseUrl: config.isc.baseUrl, apiVersion: config.isc.apiVersion, source: config.sourceName },
     'operator started',
   );
-  return { controller, iscClient, stop: () => controller.stop() };
+  const address = server?.address();
+  return {
+    controller,
+    iscClient,
+    metrics,
+    metricsPort: typeof address === 'object' && address !== null ? address.port : undefined,
+    async stop() {
+      await controller.stop();
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    },
+  };
 }
 
 async function resolveCredentials(

@@ -20,6 +20,7 @@ import {
   splitKey,
   version,
 } from '../kube/types.ts';
+import type { OperatorMetrics } from '../metrics.ts';
 import { setCondition } from './conditions.ts';
 import { classifyFailure, type Failure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
@@ -41,6 +42,7 @@ export interface ControllerOptions {
   /** Period of the full resync that re-reconciles every resource, in ms. */
   resyncMs?: number;
   accountCreateTimeoutMs?: number;
+  metrics?: OperatorMetrics;
 }
 
 type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAccount>;
@@ -52,8 +54,9 @@ type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAcco
  */
 export class ServiceAccountController {
   private readonly options: Required<
-    Omit<ControllerOptions, 'kubeConfig' | 'api' | 'tenant' | 'logger'>
+    Omit<ControllerOptions, 'kubeConfig' | 'api' | 'tenant' | 'logger' | 'metrics'>
   >;
+  private readonly metrics: OperatorMetrics | undefined;
   private readonly resources: ServiceAccountResources;
   private readonly api: IscApi;
   private readonly tenant: TenantSetup;
@@ -84,6 +87,12 @@ export class ServiceAccountController {
     this.tenant = options.tenant;
     this.logger = options.logger.child({ controller: 'serviceaccount' });
     this.events = new EventRecorder(options.kubeConfig, this.logger);
+    this.metrics = options.metrics;
+    this.metrics?.gauge(
+      'isc_sa_workqueue_depth',
+      'ServiceAccount keys waiting for a worker.',
+      () => this.queue.length,
+    );
     this.queue = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
     this.informer = makeInformer<ServiceAccount>(
       options.kubeConfig,
@@ -200,6 +209,7 @@ export class ServiceAccountController {
       reconcileId: randomUUID(),
     });
 
+    const started = performance.now();
     let result: ReconcileResult | { failure: Failure };
     try {
       result = await reconcileServiceAccount(
@@ -217,6 +227,7 @@ export class ServiceAccountController {
     } catch (error) {
       result = { failure: classifyFailure(error) };
     }
+    this.metrics?.reconciled(...metricLabels(result), performance.now() - started);
     await this.finish(key, resource, result, logger);
   }
 
@@ -338,6 +349,16 @@ export class ServiceAccountController {
       Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs),
     );
   }
+}
+
+function metricLabels(result: ReconcileResult | { failure: Failure }): [string, string] {
+  if ('failure' in result) {
+    const { failure } = result;
+    if (failure.kind === 'conflict') return ['conflict', ''];
+    return [failure.kind === 'terminal' ? 'stalled' : 'error', failure.reason];
+  }
+  const { outcome } = result;
+  return [outcome.kind, outcome.kind === 'resource-updated' ? '' : outcome.reason];
 }
 
 /** What one reconcile means for the resource's conditions and logs. */

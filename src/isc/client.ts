@@ -21,6 +21,13 @@ export interface IscClientOptions {
   /** Retries of a failed safe call (GET, PUT, PATCH, DELETE) before the error reaches the caller. */
   maxRetries?: number;
   logger: Logger;
+  observer?: IscCallObserver;
+}
+
+/** Receives one notice per HTTP attempt and per retry, e.g. to count them as metrics. */
+export interface IscCallObserver {
+  call(method: string, path: string, status: number | 'network_error', durationMs: number): void;
+  retry(method: string, path: string, reason: string): void;
 }
 
 export interface IscRequest {
@@ -67,6 +74,7 @@ export class IscClient {
   private readonly limiter: SlidingWindowLimiter;
   private readonly maxRetries: number;
   private readonly logger: Logger;
+  private readonly observer: IscCallObserver | undefined;
   private token: CachedToken | undefined;
   private tokenRequest: Promise<CachedToken> | undefined;
 
@@ -77,6 +85,7 @@ export class IscClient {
     this.clientSecret = options.clientSecret;
     this.maxRetries = options.maxRetries ?? 4;
     this.logger = options.logger;
+    this.observer = options.observer;
     this.limiter = new SlidingWindowLimiter(
       options.rateLimit ?? 100,
       options.rateLimitWindowMs ?? 10_000,
@@ -130,6 +139,7 @@ export class IscClient {
           // credential itself is bad.
           refreshedToken = true;
           this.token = undefined;
+          this.observer?.retry(method, path, 'unauthorized');
           continue;
         }
         if (!this.mayRetry(method, error) || attempt >= this.maxRetries) throw error;
@@ -139,6 +149,7 @@ export class IscClient {
           { method, path, attempt: attempt + 1, delayMs, err: error.message },
           'retrying ISC call',
         );
+        this.observer?.retry(method, path, retryReason(error));
         await sleep(delayMs);
         attempt++;
       }
@@ -181,10 +192,12 @@ export class IscClient {
     try {
       response = await this.http(url, { method: method as 'GET', headers, body });
     } catch (error) {
-      if (error instanceof RequestError) throw new IscNetworkError(method, path, error);
-      throw error;
+      if (!(error instanceof RequestError)) throw error;
+      this.observer?.call(method, path, 'network_error', performance.now() - started);
+      throw new IscNetworkError(method, path, error);
     }
     const durationMs = Math.round(performance.now() - started);
+    this.observer?.call(method, path, response.statusCode, durationMs);
     this.logger.debug(
       { method, path, status: response.statusCode, durationMs, attempt },
       'ISC call',
@@ -291,6 +304,11 @@ export function queryString(params: IscRequest['searchParams']): string {
     parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`);
   }
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
+}
+
+function retryReason(error: IscApiError | IscNetworkError): string {
+  if (error instanceof IscNetworkError) return 'network_error';
+  return error.status === 429 ? 'rate_limited' : 'server_error';
 }
 
 function parseRetryAfter(header: unknown): number | undefined {

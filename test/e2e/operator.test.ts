@@ -60,6 +60,7 @@ test.before(async () => {
     ISC_BASE_URL: emulator.url,
     ISC_CREDENTIALS_SECRET: 'isc-system/isc-credentials',
     ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
+    OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
     LOG_LEVEL: 'debug',
   });
   isc = new IscApi(
@@ -365,6 +366,28 @@ test('adopt takes over the foreign account', async () => {
   assert.is(adopted.status?.accountOwned, true);
   const account = await isc.findAccount((await serviceAccountSource()).id, 'SA-200');
   assert.is(account?.attributes?.['e-mail'], 'ops@example.com');
+});
+
+test('metrics and health endpoints answer', async () => {
+  const line = operator
+    .output()
+    .split('\n')
+    .find((entry) => entry.includes('metrics and health endpoints listening'));
+  assert.ok(line, 'the operator did not log its metrics address');
+  const { port } = JSON.parse(line!) as { port: number };
+  const base = `http://127.0.0.1:${port}`;
+
+  assert.is((await fetch(`${base}/healthz`)).status, 200);
+  assert.is((await fetch(`${base}/readyz`)).status, 200);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(
+    metrics,
+    /isc_requests_total\{method="POST",endpoint="\/v2025\/accounts",status="202"\} \d+/,
+  );
+  assert.match(metrics, /isc_sa_reconciles_total\{result="ready",reason="Converged"\} \d+/);
+  assert.match(metrics, 'isc_sa_workqueue_depth');
+  assert.match(metrics, 'isc_client_queue_depth');
+  assert.not.match(metrics, operatorClient.clientSecret);
 });
 
 test('operator log has no secret and one resource per line', () => {
