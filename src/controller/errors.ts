@@ -1,6 +1,6 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describeError } from '../errors.ts';
-import { IscApiError, isIscError } from '../isc/errors.ts';
+import { IscAmbiguousError, IscApiError, isIscError } from '../isc/errors.ts';
 import { TenantConfigurationError } from './tenant.ts';
 
 /** How the controller reacts to an error a reconcile threw. */
@@ -15,6 +15,9 @@ export type Failure =
 /** Sorts any error from a reconcile into a failure kind with a stable CamelCase reason. */
 export function classifyFailure(error: unknown): Failure {
   if (error instanceof ApiException && error.code === 409) return { kind: 'conflict' };
+  if (error instanceof IscAmbiguousError) {
+    return { kind: 'terminal', reason: 'DuplicateInIsc', message: error.message };
+  }
   if (error instanceof TenantConfigurationError) {
     return { kind: 'terminal', reason: error.reason, message: error.message };
   }

@@ -1,5 +1,5 @@
 import type { IscClient } from './client.ts';
-import { IscApiError } from './errors.ts';
+import { IscAmbiguousError, IscApiError, isIscError } from './errors.ts';
 import { and, eq } from './filters.ts';
 import type {
   Account,
@@ -54,7 +54,7 @@ export class IscApi {
   }
 
   async findSourceByName(name: string): Promise<Source | undefined> {
-    return this.first<Source>('sources', '', eq('name', name), 'name');
+    return this.single<Source>(`sources named "${name}"`, 'sources', eq('name', name), 'name');
   }
 
   async createDelimitedFileSource(input: {
@@ -62,16 +62,19 @@ export class IscApi {
     description: string;
     owner: Reference;
   }): Promise<Source> {
-    const { body } = await this.client.request<Source>('POST', this.client.path('sources'), {
-      searchParams: { provisionAsCsv: true },
-      json: {
-        name: input.name,
-        description: input.description,
-        owner: input.owner,
-        connector: 'delimited-file-angularsc',
-      },
-    });
-    return body;
+    const create = async () => {
+      const { body } = await this.client.request<Source>('POST', this.client.path('sources'), {
+        searchParams: { provisionAsCsv: true },
+        json: {
+          name: input.name,
+          description: input.description,
+          owner: input.owner,
+          connector: 'delimited-file-angularsc',
+        },
+      });
+      return body;
+    };
+    return this.createOrFind(create, () => this.findSourceByName(input.name));
   }
 
   async getAccountSchema(sourceId: string): Promise<SourceSchema | undefined> {
@@ -93,16 +96,24 @@ export class IscApi {
   }
 
   async findIdentityProfileByName(name: string): Promise<IdentityProfile | undefined> {
-    return this.first<IdentityProfile>('identity-profiles', '', eq('name', name), 'name');
+    return this.single<IdentityProfile>(
+      `identity profiles named "${name}"`,
+      'identity-profiles',
+      eq('name', name),
+      'name',
+    );
   }
 
   async createIdentityProfile(profile: Omit<IdentityProfile, 'id'>): Promise<IdentityProfile> {
-    const { body } = await this.client.request<IdentityProfile>(
-      'POST',
-      this.client.path('identity-profiles'),
-      { json: profile },
-    );
-    return body;
+    const create = async () => {
+      const { body } = await this.client.request<IdentityProfile>(
+        'POST',
+        this.client.path('identity-profiles'),
+        { json: profile },
+      );
+      return body;
+    };
+    return this.createOrFind(create, () => this.findIdentityProfileByName(profile.name));
   }
 
   async patchIdentityProfile(id: string, patch: JsonPatchOperation[]): Promise<IdentityProfile> {
@@ -125,7 +136,12 @@ export class IscApi {
   /** Finds an account by its native identity (the CSV `id` column) on one source. */
   async findAccount(sourceId: string, nativeIdentity: string): Promise<Account | undefined> {
     const filters = and(eq('sourceId', sourceId), eq('nativeIdentity', nativeIdentity));
-    return this.first<Account>('accounts', '', filters, 'id');
+    return this.single<Account>(
+      `accounts with id "${nativeIdentity}" on source ${sourceId}`,
+      'accounts',
+      filters,
+      'id',
+    );
   }
 
   /** Asks ISC to create an account; it appears asynchronously, so callers poll `findAccount`. */
@@ -171,16 +187,41 @@ export class IscApi {
     return (await this.getIdentity(id))?.name;
   }
 
-  private async first<T extends { id: string }>(
+  /** Returns the only match, undefined for none, and throws IscAmbiguousError for several. */
+  private async single<T extends { id: string }>(
+    what: string,
     service: string,
-    rest: string,
     filters: string,
     sorters: string,
   ): Promise<T | undefined> {
-    const { body } = await this.client.get<T[]>(this.client.path(service, rest), {
+    const { body } = await this.client.get<T[]>(this.client.path(service), {
       searchParams: { limit: 2, filters, sorters },
     });
+    if (body.length > 1)
+      throw new IscAmbiguousError(
+        what,
+        body.map((item) => item.id),
+      );
     return body[0];
+  }
+
+  /**
+   * Runs a synchronous create (201). When it fails without a clear answer (timeout, dropped
+   * connection, 5xx) the create may still have happened, so `lookup` decides: the object found
+   * is returned, and only a confirmed absence lets the error through for a later retry.
+   */
+  private async createOrFind<T>(
+    create: () => Promise<T>,
+    lookup: () => Promise<T | undefined>,
+  ): Promise<T> {
+    try {
+      return await create();
+    } catch (error) {
+      if (!isIscError(error) || error.kind !== 'transient') throw error;
+      const found = await lookup();
+      if (found !== undefined) return found;
+      throw error;
+    }
   }
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {

@@ -71,6 +71,16 @@ export class IscNetworkError extends Error {
   }
 }
 
+/** A lookup that must find at most one object found several: the tenant holds duplicates. */
+export class IscAmbiguousError extends Error {
+  readonly kind: IscErrorKind = 'conflict';
+
+  constructor(what: string, ids: string[]) {
+    super(`ISC holds ${ids.length} ${what}, expected at most one: ${ids.join(', ')}`);
+    this.name = 'IscAmbiguousError';
+  }
+}
+
 export type IscError = IscApiError | IscNetworkError;
 
 export function isIscError(error: unknown): error is IscError {
