@@ -1,5 +1,5 @@
 import type { IscClient } from './client.ts';
-import { IscAmbiguousError, IscApiError, isIscError } from './errors.ts';
+import { IscAmbiguousError, IscApiError, IscTaskTimeoutError, isIscError } from './errors.ts';
 import { and, eq } from './filters.ts';
 import type {
   Account,
@@ -10,6 +10,7 @@ import type {
   SchemaAttribute,
   Source,
   SourceSchema,
+  TaskStatus,
 } from './types.ts';
 
 /** ISC's maximum page size for list endpoints. */
@@ -174,6 +175,32 @@ export class IscApi {
     } catch (error) {
       if (error instanceof IscApiError && error.kind === 'not-found') return false;
       throw error;
+    }
+  }
+
+  /**
+   * Polls a task until ISC marks it completed, with delays from `initialDelayMs` doubling up to
+   * `maxDelayMs`, and throws IscTaskTimeoutError after `deadlineMs`. Returns the final status,
+   * whose completionStatus the caller judges (WARNING and ERROR are not thrown).
+   */
+  async waitForTask(
+    taskId: string,
+    options: { deadlineMs?: number; initialDelayMs?: number; maxDelayMs?: number } = {},
+  ): Promise<TaskStatus> {
+    const deadlineMs = options.deadlineMs ?? 300_000;
+    const maxDelayMs = options.maxDelayMs ?? 10_000;
+    const started = Date.now();
+    let delayMs = options.initialDelayMs ?? 500;
+    for (;;) {
+      const { body: task } = await this.client.get<TaskStatus>(
+        this.client.path('task-status', `/${encodeURIComponent(taskId)}`),
+      );
+      if (task.completed || task.completionStatus) return task;
+
+      const remainingMs = deadlineMs - (Date.now() - started);
+      if (remainingMs <= 0) throw new IscTaskTimeoutError(taskId, Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, remainingMs)));
+      delayMs = Math.min(delayMs * 2, maxDelayMs);
     }
   }
 

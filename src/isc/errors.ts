@@ -81,6 +81,18 @@ export class IscAmbiguousError extends Error {
   }
 }
 
+/** An ISC task that did not complete before the caller's deadline. */
+export class IscTaskTimeoutError extends Error {
+  readonly kind: IscErrorKind = 'transient';
+  readonly taskId: string;
+
+  constructor(taskId: string, waitedMs: number) {
+    super(`ISC task ${taskId} did not complete within ${Math.round(waitedMs / 1000)} s`);
+    this.name = 'IscTaskTimeoutError';
+    this.taskId = taskId;
+  }
+}
+
 export type IscError = IscApiError | IscNetworkError;
 
 export function isIscError(error: unknown): error is IscError {

@@ -77,3 +77,11 @@ export interface Identity {
 export interface AsyncResult {
   id?: string;
 }
+
+/** The fields of ISC's TaskStatus that tell whether asynchronous work finished. */
+export interface TaskStatus {
+  id: string;
+  completed?: string | null;
+  completionStatus?: 'SUCCESS' | 'WARNING' | 'ERROR' | 'TERMINATED' | 'TEMPERROR' | null;
+  messages?: Array<{ type?: string; key?: string; localizedText?: { message?: string } | null }>;
+}

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
 import { IscApi } from '../../src/isc/api.ts';
 import { type IscApiVersion, IscClient } from '../../src/isc/client.ts';
-import { IscApiError } from '../../src/isc/errors.ts';
+import { IscApiError, IscTaskTimeoutError } from '../../src/isc/errors.ts';
 import type { Account, Source } from '../../src/isc/types.ts';
 
 let emulator: RunningEmulator;
@@ -146,6 +146,51 @@ test('invalid body is a typed rejection', async () => {
     assert.is(rejection.detail.detailCode, '400.1 Bad Request Content');
     assert.type(rejection.detail.trackingId, 'string');
     assert.ok(rejection.detail.messages.length > 0, 'no message in the rejection');
+  }
+});
+
+test('task polling waits for completion', async () => {
+  const api = makeApi();
+  const source = (await api.findSourceByName('Paging'))!;
+  const { id: taskId } = await api.createAccount(source.id, {
+    id: 'TASK-1',
+    name: 'task-1',
+    'e-mail': 'task@example.com',
+  });
+  assert.type(taskId, 'string');
+  const task = await api.waitForTask(taskId!, { initialDelayMs: 5, deadlineMs: 5_000 });
+  assert.is(task.completionStatus, 'SUCCESS');
+  assert.ok(await api.findAccount(source.id, 'TASK-1'), 'account missing after its task completed');
+});
+
+test('task polling stops at its deadline', async () => {
+  // A tenant whose tasks take a minute, so the deadline always comes first.
+  const slow = await startEmulator({ clients: [credential], asyncDelayMs: 60_000 });
+  try {
+    const api = new IscApi(
+      new IscClient({ baseUrl: slow.url, ...credential, rateLimit: 1_000, logger }),
+    );
+    const source = await api.createDelimitedFileSource({
+      name: 'Slow',
+      description: 'test',
+      owner: await owner(api),
+    });
+    const { id: taskId } = await api.createAccount(source.id, {
+      id: 'TASK-2',
+      name: 'task-2',
+      'e-mail': 'task2@example.com',
+      givenName: 'x',
+    });
+    const started = Date.now();
+    try {
+      await api.waitForTask(taskId!, { initialDelayMs: 10, deadlineMs: 200 });
+      assert.unreachable('the deadline did not apply');
+    } catch (error) {
+      assert.instance(error, IscTaskTimeoutError);
+    }
+    assert.ok(Date.now() - started < 5_000, 'polling went on far past its deadline');
+  } finally {
+    await slow.close();
   }
 });
 
