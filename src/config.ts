@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { IscApiVersion } from './isc/client.ts';
+
+const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** Operator settings, read from the environment so that a Deployment sets them declaratively. */
 export interface OperatorConfig {
@@ -19,6 +22,8 @@ export interface OperatorConfig {
   resyncSeconds: number;
   identityProcessingIntervalSeconds: number;
   logLevel: string;
+  /** Lease for leader election; undefined runs without it (one replica only). */
+  leaderElection: { namespace: string; leaseName: string } | undefined;
   /** Where /metrics, /healthz and /readyz listen; undefined turns them off. */
   metricsAddress: { host: string; port: number } | undefined;
 }
@@ -77,6 +82,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     problems,
   );
 
+  const leaderElection = readLeaderElection(env, problems);
   const metricsAddress = parseAddress(env.OPERATOR_METRICS_ADDRESS ?? '127.0.0.1:8080', problems);
 
   if (problems.length > 0) {
@@ -99,6 +105,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     resyncSeconds,
     identityProcessingIntervalSeconds,
     logLevel: env.LOG_LEVEL || 'info',
+    leaderElection,
     metricsAddress,
   };
 }
@@ -131,4 +138,35 @@ function parseAddress(raw: string, problems: string[]): { host: string; port: nu
     return undefined;
   }
   return { host: (match[1] ?? match[2])!, port };
+}
+
+/**
+ * Leader election is on by default inside a pod (where the namespace is known) and off outside
+ * one; OPERATOR_LEADER_ELECTION=true|false overrides.
+ */
+function readLeaderElection(
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): OperatorConfig['leaderElection'] {
+  const podNamespace =
+    env.POD_NAMESPACE ||
+    (existsSync(serviceAccountNamespaceFile)
+      ? readFileSync(serviceAccountNamespaceFile, 'utf8').trim()
+      : undefined);
+  const namespace = env.OPERATOR_LEADER_ELECTION_NAMESPACE || podNamespace;
+  const setting = env.OPERATOR_LEADER_ELECTION;
+  if (setting !== undefined && setting !== '' && setting !== 'true' && setting !== 'false') {
+    problems.push(`OPERATOR_LEADER_ELECTION "${setting}" must be true or false`);
+    return undefined;
+  }
+  const enabled = setting ? setting === 'true' : namespace !== undefined;
+  if (!enabled) return undefined;
+  if (!namespace) {
+    problems.push(
+      'OPERATOR_LEADER_ELECTION is true but no namespace is known for the lease; set ' +
+        'OPERATOR_LEADER_ELECTION_NAMESPACE or POD_NAMESPACE',
+    );
+    return undefined;
+  }
+  return { namespace, leaseName: env.OPERATOR_LEADER_ELECTION_LEASE || 'isc-sa-operator' };
 }

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
@@ -6,6 +8,7 @@ import { TenantSetup } from './controller/tenant.ts';
 import { IscApi } from './isc/api.ts';
 import { IscClient } from './isc/client.ts';
 import { ServiceAccountResources } from './kube/client.ts';
+import { LeaderElector } from './kube/leader.ts';
 import { OperatorMetrics, serveMetrics } from './metrics.ts';
 
 export interface RunningOperator {
@@ -21,6 +24,8 @@ export interface RunningOperator {
 export interface OperatorTuning {
   waitInitialMs?: number;
   waitMaxMs?: number;
+  /** Called when leader election loses the lease; the process should exit. */
+  onLeadershipLost?: () => void;
 }
 
 /** Connects to ISC with the configured credential and starts the ServiceAccount controller. */
@@ -62,7 +67,8 @@ export async function startOperator(
     workers: config.workers,
     resyncMs: config.resyncSeconds * 1000,
     metrics,
-    ...tuning,
+    ...(tuning.waitInitialMs === undefined ? {} : { waitInitialMs: tuning.waitInitialMs }),
+    ...(tuning.waitMaxMs === undefined ? {} : { waitMaxMs: tuning.waitMaxMs }),
   });
   metrics.gauge(
     'isc_client_queue_depth',
@@ -72,6 +78,21 @@ export async function startOperator(
   const server = config.metricsAddress
     ? await serveMetrics(metrics, config.metricsAddress, () => controller.synced, logger)
     : undefined;
+
+  let elector: LeaderElector | undefined;
+  if (config.leaderElection) {
+    elector = new LeaderElector({
+      kubeConfig,
+      ...config.leaderElection,
+      identity: `${hostname()}-${randomBytes(4).toString('hex')}`,
+      logger,
+    });
+    logger.info(config.leaderElection, 'waiting for leadership');
+    await elector.acquire(() => {
+      void controller.stop();
+      tuning.onLeadershipLost?.();
+    });
+  }
   await controller.start();
   logger.info(
     { baseUrl: config.isc.baseUrl, apiVersion: config.isc.apiVersion, source: config.sourceName },
@@ -85,6 +106,7 @@ export async function startOperator(
     metricsPort: typeof address === 'object' && address !== null ? address.port : undefined,
     async stop() {
       await controller.stop();
+      await elector?.release();
       await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
     },
   };

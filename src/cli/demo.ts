@@ -89,6 +89,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       ISC_BASE_URL: emulator.url,
       ISC_CREDENTIALS_SECRET: `${demoCredentialsSecret.namespace}/${demoCredentialsSecret.name}`,
       ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '2',
+      OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
+      OPERATOR_LEADER_ELECTION: 'false',
       LOG_LEVEL: 'info',
     });
     const logger = createLogger(

@@ -62,7 +62,13 @@ async function runOperator(): Promise<number> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
-  const operator = await startOperator(config, loadKubeConfig(config.kubeconfigPath), logger);
+  const operator = await startOperator(config, loadKubeConfig(config.kubeconfigPath), logger, {
+    onLeadershipLost: () => {
+      // Another replica may already be reconciling; stopping at once avoids two writers.
+      logger.error('exiting after losing leadership');
+      process.exit(1);
+    },
+  });
 
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {

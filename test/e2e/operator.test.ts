@@ -61,6 +61,8 @@ test.before(async () => {
     ISC_CREDENTIALS_SECRET: 'isc-system/isc-credentials',
     ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
     OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
+    OPERATOR_LEADER_ELECTION: 'true',
+    OPERATOR_LEADER_ELECTION_NAMESPACE: 'isc-system',
     LOG_LEVEL: 'debug',
   });
   isc = new IscApi(
@@ -388,6 +390,14 @@ test('metrics and health endpoints answer', async () => {
   assert.match(metrics, 'isc_sa_workqueue_depth');
   assert.match(metrics, 'isc_client_queue_depth');
   assert.not.match(metrics, operatorClient.clientSecret);
+});
+
+test('operator holds the leader lease', async () => {
+  const { CoordinationV1Api } = await import('@kubernetes/client-node');
+  const api = kubeConfig.makeApiClient(CoordinationV1Api);
+  const lease = await api.readNamespacedLease({ namespace: 'isc-system', name: 'isc-sa-operator' });
+  assert.type(lease.spec?.holderIdentity, 'string');
+  assert.match(operator.output(), 'became leader');
 });
 
 test('operator log has no secret and one resource per line', () => {

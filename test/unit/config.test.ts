@@ -46,4 +46,30 @@ test('config rejects malformed Secret reference', () => {
   );
 });
 
+test('leader election off outside a pod', () => {
+  assert.is(readConfig(minimal).leaderElection, undefined);
+});
+
+test('leader election on with a pod namespace', () => {
+  const config = readConfig({ ...minimal, POD_NAMESPACE: 'isc-system' });
+  assert.equal(config.leaderElection, { namespace: 'isc-system', leaseName: 'isc-sa-operator' });
+});
+
+test('leader election needs a namespace', () => {
+  assert.throws(
+    () => readConfig({ ...minimal, OPERATOR_LEADER_ELECTION: 'true' }),
+    /no namespace is known for the lease/,
+  );
+});
+
+test('metrics address parsing', () => {
+  assert.equal(readConfig(minimal).metricsAddress, { host: '127.0.0.1', port: 8080 });
+  assert.equal(readConfig({ ...minimal, OPERATOR_METRICS_ADDRESS: '[::1]:9090' }).metricsAddress, {
+    host: '::1',
+    port: 9090,
+  });
+  assert.is(readConfig({ ...minimal, OPERATOR_METRICS_ADDRESS: 'off' }).metricsAddress, undefined);
+  assert.throws(() => readConfig({ ...minimal, OPERATOR_METRICS_ADDRESS: '8080' }), /host:port/);
+});
+
 test.run();
