@@ -1,10 +1,15 @@
 // Admin API of the emulator under /__admin/, without authentication but for loopback clients
-// only. Tests and the demo read the call log and the state here, and stand in for the steps a
-// person does in the ISC UI: registering from the invitation mail and creating a first PAT.
+// only. Tests and the demo read the call log, state and metrics here, set faults, and stand in for
+// the steps a person does in the ISC UI: registering from the invitation mail and creating a first
+// PAT.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { completeRegistration, createPersonalAccessToken } from './access.ts';
 import { IscHttpError } from './errors.ts';
+import { type FaultInjector, parseFaults } from './faults.ts';
+import type { EmulatorMetrics } from './metrics.ts';
+import type { RateLimitCount } from './rate-limit.ts';
+import { readBody } from './request-body.ts';
 import type { CallRecord, ContractViolation } from './server.ts';
 import type { TenantState } from './state.ts';
 
@@ -12,6 +17,9 @@ export interface AdminContext {
   state: TenantState;
   calls: CallRecord[];
   contractViolations: ContractViolation[];
+  faults: FaultInjector;
+  metrics: EmulatorMetrics;
+  rateLimitCounts: () => RateLimitCount[];
 }
 
 const registrationPath = /^\/__admin\/identities\/([^/]+)\/register$/;
@@ -27,13 +35,31 @@ function send(response: ServerResponse, status: number, body?: unknown): void {
   response.end(body === undefined ? undefined : JSON.stringify(body));
 }
 
+/** Replaces the faults from a JSON body; an invalid configuration gets 400 with the reason. */
+async function putFaults(
+  request: IncomingMessage,
+  response: ServerResponse,
+  faults: FaultInjector,
+): Promise<void> {
+  let configuration: unknown;
+  try {
+    const raw = await readBody(request);
+    configuration = JSON.parse(raw.toString('utf8') || '{}');
+    faults.set(parseFaults(configuration));
+  } catch (error) {
+    send(response, 400, { error: (error as Error).message });
+    return;
+  }
+  send(response, 200, faults.get());
+}
+
 /** Serves one /__admin/ request; unknown admin paths get 404. */
-export function handleAdminRequest(
+export async function handleAdminRequest(
   request: IncomingMessage,
   url: URL,
   response: ServerResponse,
   context: AdminContext,
-): void {
+): Promise<void> {
   if (!isLoopbackAddress(request.socket.remoteAddress)) {
     send(response, 403, { error: 'admin endpoints accept loopback clients only' });
     return;
@@ -55,6 +81,29 @@ export function handleAdminRequest(
   }
   if (key === 'GET /__admin/contract-violations') {
     send(response, 200, context.contractViolations);
+    return;
+  }
+  if (key === 'GET /__admin/faults') {
+    send(response, 200, context.faults.get());
+    return;
+  }
+  if (key === 'PUT /__admin/faults') {
+    await putFaults(request, response, context.faults);
+    return;
+  }
+  if (key === 'DELETE /__admin/faults') {
+    context.faults.set({});
+    send(response, 204);
+    return;
+  }
+  if (key === 'GET /__admin/rate-limit') {
+    send(response, 200, context.rateLimitCounts());
+    return;
+  }
+  if (key === 'GET /__admin/metrics') {
+    const text = await context.metrics.text();
+    response.writeHead(200, { 'Content-Type': context.metrics.contentType });
+    response.end(text);
     return;
   }
 

@@ -24,6 +24,33 @@ export interface CollectionOptions<Item> {
   readField?: (item: Item, field: string) => unknown;
   /** Rendered form of an item in the response. */
   render?: (item: Item) => unknown;
+  /** Reads an item's creation time (ISO date-time), which the list lag needs. */
+  created?: (item: Item) => string;
+}
+
+/** How lists differ from a consistent, ordered store: the emulator's eventual consistency. */
+export interface ListPolicy {
+  /** Returns the items in the order served when the request gives no sorters. */
+  orderUnsorted<Item>(items: Item[]): Item[];
+  /** Time after creation during which an item is left out of lists, in milliseconds. */
+  lagMs: number;
+}
+
+/** The policy of a consistent store that keeps items in insertion order. */
+export const consistentListPolicy: ListPolicy = {
+  orderUnsorted: (items) => items,
+  lagMs: 0,
+};
+
+/** Leaves out the items created less than `policy.lagMs` ago. */
+export function hideRecent<Item>(
+  items: Item[],
+  created: (item: Item) => string,
+  policy: ListPolicy,
+): Item[] {
+  if (policy.lagMs <= 0) return items;
+  const visibleBefore = Date.now() - policy.lagMs;
+  return items.filter((item) => Date.parse(created(item)) <= visibleBefore);
 }
 
 function parseIntegerParameter(query: URLSearchParams, name: string, fallback: number): number {
@@ -45,11 +72,15 @@ function compareKeys(left: unknown, right: unknown): number {
   return (left as number) < (right as number) ? -1 : 1;
 }
 
-/** Filters, sorts and pages `items` from the request's query parameters into a 200 response. */
+/**
+ * Filters, sorts and pages `items` from the request's query parameters into a 200 response.
+ * `policy` decides the order without sorters and hides items created too recently.
+ */
 export function listCollection<Item>(
   items: Iterable<Item>,
   query: URLSearchParams,
   options: CollectionOptions<Item>,
+  policy: ListPolicy = consistentListPolicy,
 ): RouteResponse {
   const limit = parseIntegerParameter(query, 'limit', maxLimit);
   if (limit > maxLimit) {
@@ -62,6 +93,7 @@ export function listCollection<Item>(
   }
 
   let selected = [...items];
+  if (options.created) selected = hideRecent(selected, options.created, policy);
   const filterText = query.get('filters');
   if (filterText !== null && filterText.trim() !== '') {
     let filter: ReturnType<typeof parseFilter>;
@@ -98,6 +130,11 @@ export function listCollection<Item>(
       }
       return 0;
     });
+  } else {
+    // NOTE: ISC documents no order for lists without sorters, so the emulator may serve any
+    // order, by default a new shuffle per request. Paging without sorters can then repeat or
+    // skip items, which is what a client must be ready for.
+    selected = policy.orderUnsorted(selected);
   }
 
   const page = selected.slice(offset, offset + limit);

@@ -2,6 +2,7 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TokenClaims } from './auth.ts';
+import type { ListPolicy } from './collection.ts';
 import type { TenantState } from './state.ts';
 
 export interface RouteRequest {
@@ -17,6 +18,8 @@ export interface RouteRequest {
   /** Claims of the verified bearer token, or null on routes that need no token. */
   claims: TokenClaims | null;
   state: TenantState;
+  /** Order and lag of list responses. */
+  listing: ListPolicy;
 }
 
 export interface RouteResponse {

@@ -1,15 +1,16 @@
 // HTTP server of the ISC emulator: a loopback-only stand-in for an Identity Security Cloud tenant.
 // It routes requests, checks tokens, validates request and response bodies against SailPoint's
-// published OpenAPI contract, and records every call for tests and benchmarks.
+// published OpenAPI contract, injects the configured faults, and records every call for tests and
+// benchmarks.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Logger, pino } from 'pino';
-import { defaultAccessTokenValiditySeconds, seedPersonalAccessToken } from './access.ts';
 import { handleAdminRequest } from './admin.ts';
 import { type ClientCredential, TokenAuthority, type TokenClaims } from './auth.ts';
+import { consistentListPolicy, type ListPolicy } from './collection.ts';
 import { Contract } from './contract.ts';
 import {
   badRequest,
@@ -17,11 +18,24 @@ import {
   IscHttpError,
   methodNotAllowed,
   routeNotFound,
+  unauthorized,
   unsupportedMediaType,
 } from './errors.ts';
-import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { type EmulatorFaults, FaultInjector, faultResponse } from './faults.ts';
+import type { EmulatorFixtures } from './fixtures.ts';
+import { EmulatorMetrics } from './metrics.ts';
+import { writeStateFile } from './persistence.ts';
+import { randomSeed, SeededRandom } from './random.ts';
+import { type RateLimitCount, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import {
+  describeIssue,
+  mediaTypeOf,
+  parseMultipart,
+  queryRecord,
+  readBody,
+} from './request-body.ts';
 import type { Route, RouteResponse } from './route.ts';
-import { apiFamily, normalizeApiPath, Router } from './router.ts';
+import { apiFamily, normalizeApiPath, type RouteMatch, Router } from './router.ts';
 import { accessRoutes } from './routes/access.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { identityRoutes } from './routes/identities.ts';
@@ -30,6 +44,7 @@ import { createOauthRoutes } from './routes/oauth.ts';
 import { sourceRoutes } from './routes/sources.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { TenantState } from './state.ts';
+import { setUpTenant } from './tenant-setup.ts';
 
 export interface EmulatorOptions {
   /** Loopback address to listen on: 127.0.0.1 (default), ::1 or localhost. Others are rejected. */
@@ -43,27 +58,53 @@ export interface EmulatorOptions {
   clients?: ClientCredential[];
   /** Delay before asynchronous work (account changes, identity processing) completes. */
   asyncDelayMs?: number;
+  /** Lifetime of access tokens issued for the configured clients. Default 43200 (12 hours). */
   tokenTtlSeconds?: number;
   /** Delay added before every response, to imitate network and service latency. */
   latencyMs?: number;
   /**
-   * Gateway rate limit per client id and API version family. Default: off. Pass
-   * `iscDefaultRateLimit` for ISC's documented 100 requests per 10 seconds.
+   * Gateway rate limit per client id and API version family, the token endpoint included.
+   * Default: off. Pass `iscDefaultRateLimit` for ISC's documented 100 requests per 10 seconds.
    */
   rateLimit?: RateLimitOptions | null;
+  /** Seed of the random source behind faults and list order. Default: a random seed. */
+  seed?: number;
+  /** Faults active from the start; see RunningEmulator.setFaults. */
+  faults?: EmulatorFaults;
+  /**
+   * Order of list responses without `sorters`: `shuffled` (default) serves a new seeded shuffle
+   * per request, `insertion` the order in which the objects were created.
+   */
+  listOrder?: 'shuffled' | 'insertion';
+  /** Time after creation during which objects are missing from list results (not from get). */
+  listLagMs?: number;
+  /** JSON file the tenant is read from on start, when it exists, and written to on close. */
+  stateFile?: string;
+  /** Identities, sources and accounts to create on start. Ignored when the state file exists. */
+  fixtures?: EmulatorFixtures;
   /** Log every response that breaks the contract at error level (it is recorded either way). */
   strictResponses?: boolean;
   logger?: Logger;
 }
+
+/** Fault applied to a call: an injected error, a dropped connection or an expired token. */
+export type CallFault = 'error' | 'drop-before' | 'drop-after' | 'expired-token';
 
 /** One handled request. Never contains a token or a client secret. */
 export interface CallRecord {
   method: string;
   path: string;
   query: Record<string, string | string[]>;
+  /** Response status, or 0 when the connection was dropped without a response. */
   status: number;
+  /** Time the request arrived, in milliseconds since the Unix epoch. */
+  startedAt: number;
   durationMs: number;
   clientId: string | null;
+  /** operationId of the matched route, or null when no route matched. */
+  operationId: string | null;
+  /** Set when a configured fault changed the outcome. */
+  fault?: CallFault;
 }
 
 /** A response the emulator sent that SailPoint's spec does not allow. */
@@ -84,75 +125,48 @@ export interface RunningEmulator {
   clients: ClientCredential[];
   /** Identity id of the seeded ORG_ADMIN identity that owns the default client. */
   adminIdentityId: string;
+  /** Seed of the random source, to repeat a run's faults and list order. */
+  seed: number;
   calls: CallRecord[];
   contractViolations: ContractViolation[];
   clearCalls(): void;
+  /** Replaces the active faults. Raises an Error naming the field of an invalid configuration. */
+  setFaults(faults: EmulatorFaults): void;
+  /** Removes every fault. Tokens that already failed as expired stay expired. */
+  clearFaults(): void;
+  /** Returns the active faults, with the count of tokens still to expire. */
+  faults(): EmulatorFaults;
+  /** Returns admitted and rejected request counts per client id and API family. */
+  rateLimitCounts(): RateLimitCount[];
+  /** Returns the Prometheus counters in text exposition format, as GET /__admin/metrics does. */
+  metricsText(): Promise<string>;
+  /** Stops the server and, with `stateFile`, completes pending tasks and writes the file. */
   close(): Promise<void>;
 }
 
 export const defaultClientId = 'isc-emulator-admin';
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
-const maxBodyBytes = 10 * 1024 * 1024;
 
 /**
  * Statuses the gateway sends before an operation runs. The spec does not declare them per
- * operation, so responses with them are not checked against the operation's response list.
+ * operation, so responses with them are not checked against the operation's response list. The
+ * emulator sends 502, 503 and 504 only as injected faults.
  */
-const gatewayStatuses = new Set([405, 413, 415]);
+const gatewayStatuses = new Set([405, 413, 415, 502, 503, 504]);
 
 const jsonMediaTypes = new Set(['application/json', 'application/json-patch+json']);
 
-function queryRecord(query: URLSearchParams): Record<string, string | string[]> {
-  const record: Record<string, string | string[]> = {};
-  for (const name of new Set(query.keys())) {
-    const values = query
-      .getAll(name)
-      .map((value) => (name === 'client_secret' ? '[REDACTED]' : value));
-    record[name] = values.length === 1 ? values[0]! : values;
-  }
-  return record;
-}
+/** Mixed into the seed for list order, so list requests do not shift the fault draws. */
+const listOrderSeedMask = 0x5bd1e995;
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > maxBodyBytes) {
-      throw new IscHttpError(
-        413,
-        errorResponse('413 Payload Too Large', [`The request body exceeds ${maxBodyBytes} bytes.`]),
-        'request body too large',
-      );
-    }
-    chunks.push(chunk as Buffer);
+function listPolicy(options: EmulatorOptions, seed: number): ListPolicy {
+  const lagMs = options.listLagMs ?? 0;
+  if ((options.listOrder ?? 'shuffled') === 'insertion') {
+    return { ...consistentListPolicy, lagMs };
   }
-  return Buffer.concat(chunks);
-}
-
-function mediaTypeOf(request: IncomingMessage): string {
-  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-}
-
-/** Parses a multipart body into string fields, reading file parts as UTF-8 text. */
-async function parseMultipart(raw: Buffer, contentType: string): Promise<Record<string, string>> {
-  let form: FormData;
-  try {
-    form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
-  } catch (error) {
-    throw badRequest(`The multipart body could not be parsed: ${(error as Error).message}.`);
-  }
-  const fields: Record<string, string> = {};
-  for (const [name, value] of form.entries()) {
-    fields[name] = typeof value === 'string' ? value : await value.text();
-  }
-  return fields;
-}
-
-function describeIssue(issue: { field: string; message: string }): string {
-  if (issue.message === 'is required') return `The field "${issue.field}" is required.`;
-  return `The field "${issue.field}" ${issue.message}.`;
+  const random = new SeededRandom((seed ^ listOrderSeedMask) >>> 0);
+  return { orderUnsorted: (items) => random.shuffle(items), lagMs };
 }
 
 /** Starts an emulator and resolves once it listens. */
@@ -166,44 +180,26 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const logger = options.logger ?? pino({ name: 'isc-emulator', level: 'warn' });
   const strictResponses = options.strictResponses ?? true;
   const latencyMs = options.latencyMs ?? 0;
+  const seed = options.seed ?? randomSeed();
+  const faults = new FaultInjector(seed, options.faults);
+  const listing = listPolicy(options, seed);
+  const metrics = new EmulatorMetrics();
   const contract = Contract.load();
   contract.compileAll();
-  const state = new TenantState({ asyncDelayMs: options.asyncDelayMs ?? 100 });
-
-  const admin = state.seedIdentity({
-    alias: 'admin',
-    email: 'admin@example.com',
-    firstname: 'Tenant',
-    lastname: 'Admin',
-    capabilities: ['ORG_ADMIN'],
+  const state = new TenantState({
+    asyncDelayMs: options.asyncDelayMs ?? 100,
+    taskDelayMs: (taskName) => faults.taskDelayMs(taskName),
   });
-  const clients = (
-    options.clients ?? [
+
+  const tenant = setUpTenant(state, {
+    stateFile: options.stateFile,
+    fixtures: options.fixtures,
+    clients: options.clients ?? [
       { clientId: defaultClientId, clientSecret: randomBytes(24).toString('hex') },
-    ]
-  ).map((client) => ({ ...client, identityId: client.identityId ?? admin.id }));
-  for (const client of clients) {
-    if (!state.identities.has(client.identityId)) {
-      state.seedIdentity({
-        id: client.identityId,
-        alias: `user-${client.clientId}`,
-        email: `${client.clientId}@example.com`,
-        firstname: 'Emulated',
-        lastname: client.clientId,
-        capabilities: [],
-      });
-    }
-    seedPersonalAccessToken(state, {
-      id: client.clientId,
-      secret: client.clientSecret,
-      name: `emulator seed ${client.clientId}`,
-      scope: null,
-      ownerId: client.identityId,
-      accessTokenValiditySeconds: options.tokenTtlSeconds ?? defaultAccessTokenValiditySeconds,
-      expirationDate: null,
-      userAwareTokenNeverExpires: true,
-    });
-  }
+    ],
+    tokenTtlSeconds: options.tokenTtlSeconds,
+  });
+  if (tenant.restored) logger.info({ stateFile: options.stateFile }, 'emulator state restored');
 
   const authority = new TokenAuthority({
     tenant: { tenantId: randomUUID(), org: 'emulator', pod: 'local' },
@@ -288,15 +284,36 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     return body;
   }
 
-  async function handleApi(
+  /** Counts a request against the rate limit; raises the 429 IscHttpError when it is over. */
+  function admitRateLimited(clientId: string, path: string): void {
+    if (!rateLimiter) return;
+    const family = apiFamily(path);
+    try {
+      rateLimiter.admit(clientId, family);
+    } catch (error) {
+      metrics.rateLimited.inc({ client_id: clientId, family });
+      throw error;
+    }
+  }
+
+  /** Checks the bearer token, including the expired-token fault. */
+  function verifyToken(request: IncomingMessage, record: CallRecord): TokenClaims {
+    const claims = authority.verifyAuthorization(request.headers.authorization);
+    record.clientId = claims.client_id;
+    if (faults.expiresToken(claims.jti)) {
+      record.fault = 'expired-token';
+      throw unauthorized('JWT is expired');
+    }
+    return claims;
+  }
+
+  async function runOperation(
     request: IncomingMessage,
     url: URL,
+    match: RouteMatch,
     record: CallRecord,
   ): Promise<{ route: Route | null; response: RouteResponse }> {
     const method = request.method ?? 'GET';
-    const apiPath = normalizeApiPath(url.pathname);
-    const match =
-      apiPath === undefined ? { kind: 'not-found' as const } : router.match(method, apiPath);
     if (match.kind === 'not-found') {
       const error = routeNotFound(method, url.pathname);
       return { route: null, response: { status: error.status, body: error.body } };
@@ -317,9 +334,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     try {
       let claims: TokenClaims | null = null;
       if (route.requiresToken) {
-        claims = authority.verifyAuthorization(request.headers.authorization);
-        record.clientId = claims.client_id;
-        rateLimiter?.admit(`${claims.client_id} ${apiFamily(url.pathname)}`);
+        claims = verifyToken(request, record);
+        admitRateLimited(claims.client_id, url.pathname);
       }
       const raw = await readBody(request);
       const body = await parseBody(route, request, raw);
@@ -328,6 +344,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
           url.searchParams.get('client_id') ??
           (body as Record<string, string> | null)?.client_id ??
           null;
+        // The gateway limits the token endpoint too, keyed by the client id in the request.
+        admitRateLimited(record.clientId ?? '', url.pathname);
       }
       return {
         route,
@@ -338,6 +356,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
           body,
           claims,
           state,
+          listing,
         }),
       };
     } catch (error) {
@@ -355,25 +374,82 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     }
   }
 
+  function finish(record: CallRecord, started: number): void {
+    record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    calls.push(record);
+    const operation = record.operationId ?? 'unknown';
+    metrics.requests.inc({ operation, method: record.method, status: String(record.status) });
+    if (record.fault) metrics.faults.inc({ kind: record.fault, operation });
+    logger.debug(record, 'emulator request');
+  }
+
+  /** Closes the connection without a response, as a failing network or load balancer would. */
+  function drop(response: ServerResponse, record: CallRecord, started: number): void {
+    response.socket?.destroy();
+    record.status = 0;
+    finish(record, started);
+  }
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const startedAt = Date.now();
     const started = performance.now();
     const url = new URL(request.url ?? '/', 'http://emulator.invalid');
     if (url.pathname.startsWith('/__admin/')) {
-      handleAdminRequest(request, url, response, { state, calls, contractViolations });
+      await handleAdminRequest(request, url, response, {
+        state,
+        calls,
+        contractViolations,
+        faults,
+        metrics,
+        rateLimitCounts: () => rateLimiter?.counts() ?? [],
+      });
       return;
     }
     if (latencyMs > 0) await sleep(latencyMs);
 
+    const method = request.method ?? 'GET';
+    const apiPath = normalizeApiPath(url.pathname);
+    const match: RouteMatch =
+      apiPath === undefined ? { kind: 'not-found' } : router.match(method, apiPath);
     const record: CallRecord = {
-      method: request.method ?? 'GET',
+      method,
       path: url.pathname,
       query: queryRecord(url.searchParams),
       status: 0,
+      startedAt,
       durationMs: 0,
       clientId: null,
+      operationId: match.kind === 'found' ? match.route.operationId : null,
     };
-    const { route, response: result } = await handleApi(request, url, record);
-    if (route) checkResponse(route, url.pathname, result);
+    const plan = faults.plan({
+      method,
+      apiPath: apiPath ?? url.pathname,
+      operationId: record.operationId,
+    });
+    if (plan.delayMs > 0) await sleep(plan.delayMs);
+
+    let result: RouteResponse;
+    if (plan.outcome.kind === 'drop-before') {
+      // The whole request arrives first, so the client cannot tell this from a drop after.
+      await readBody(request).catch(() => undefined);
+      record.fault = 'drop-before';
+      drop(response, record, started);
+      return;
+    }
+    if (plan.outcome.kind === 'error') {
+      record.fault = 'error';
+      result = faultResponse(plan.outcome.fault);
+      request.resume();
+    } else {
+      const outcome = await runOperation(request, url, match, record);
+      result = outcome.response;
+      if (plan.outcome.kind === 'drop-after') {
+        record.fault = 'drop-after';
+        drop(response, record, started);
+        return;
+      }
+    }
+    if (match.kind === 'found') checkResponse(match.route, url.pathname, result);
 
     const headers: Record<string, string> = { ...result.headers };
     let payload: string | undefined;
@@ -388,9 +464,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     response.end(payload);
 
     record.status = result.status;
-    record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    calls.push(record);
-    logger.debug(record, 'emulator request');
+    finish(record, started);
   }
 
   const server: Server = createServer((request, response) => {
@@ -409,23 +483,34 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host === '::1' ? '[::1]' : host;
-  logger.info({ host, port }, 'ISC emulator listening');
+  logger.info({ host, port, seed }, 'ISC emulator listening');
 
   return {
     url: `http://${urlHost}:${port}`,
     port,
     state,
-    clients,
-    adminIdentityId: admin.id,
+    clients: tenant.clients,
+    adminIdentityId: tenant.adminIdentityId,
+    seed,
     calls,
     contractViolations,
     clearCalls: () => {
       calls.length = 0;
     },
+    setFaults: (next) => faults.set(next),
+    clearFaults: () => faults.set({}),
+    faults: () => faults.get(),
+    rateLimitCounts: () => rateLimiter?.counts() ?? [],
+    metricsText: () => metrics.text(),
     close: async () => {
-      state.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (options.stateFile) {
+        state.flushPendingWork();
+        writeStateFile(options.stateFile, state, tenant.adminIdentityId);
+        logger.info({ stateFile: options.stateFile }, 'emulator state saved');
+      }
+      state.close();
       logger.info({ port }, 'ISC emulator stopped');
     },
   };

@@ -61,7 +61,7 @@ const defaultGroupAttributeNames = [
   'permissions',
 ] as const;
 
-function stringAttribute(name: string): AttributeDefinition {
+export function stringAttribute(name: string): AttributeDefinition {
   return {
     name,
     nativeName: name,

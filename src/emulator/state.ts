@@ -28,6 +28,8 @@ import type {
 export interface TenantStateOptions {
   /** Delay before background work (account changes, identity processing) takes effect. */
   asyncDelayMs: number;
+  /** Returns a delay that replaces asyncDelayMs for a task, by its uniqueName, if one is set. */
+  taskDelayMs?: (taskName: string) => number | undefined;
 }
 
 /** Identity seeded before any request, for example the ORG_ADMIN owning the default PAT. */
@@ -77,24 +79,38 @@ export class TenantState {
   readonly personalAccessTokens = new Map<string, PersonalAccessTokenRecord>();
 
   readonly #asyncDelayMs: number;
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #taskDelayMs: (taskName: string) => number | undefined;
+  /** Background work that has not run yet, by its timer. */
+  readonly #pending = new Map<NodeJS.Timeout, () => void>();
 
   constructor(options: TenantStateOptions) {
     this.#asyncDelayMs = options.asyncDelayMs;
+    this.#taskDelayMs = options.taskDelayMs ?? (() => undefined);
   }
 
   /** Cancels background work that has not run yet. */
   close(): void {
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    for (const timer of this.#pending.keys()) clearTimeout(timer);
+    this.#pending.clear();
   }
 
-  #later(work: () => void): void {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
+  /** Runs all pending background work now, in the order it was submitted. */
+  flushPendingWork(): void {
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const [timer, work] of pending) {
+      clearTimeout(timer);
       work();
-    }, this.#asyncDelayMs);
-    this.#timers.add(timer);
+    }
+  }
+
+  #later(taskName: string, work: () => void): void {
+    const delayMs = this.#taskDelayMs(taskName) ?? this.#asyncDelayMs;
+    const timer = setTimeout(() => {
+      this.#pending.delete(timer);
+      work();
+    }, delayMs);
+    this.#pending.set(timer, work);
   }
 
   // ---- identities -------------------------------------------------------------------------------
@@ -366,7 +382,7 @@ export class TenantState {
       percentComplete: 0,
     };
     this.tasks.set(task.id, task);
-    this.#later(() => {
+    this.#later(uniqueName, () => {
       try {
         const warnings = work() ?? [];
         for (const warning of warnings) {

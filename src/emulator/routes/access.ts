@@ -10,6 +10,7 @@ import {
   patchPersonalAccessToken,
   personalAccessTokenDto,
 } from '../access.ts';
+import { hideRecent } from '../collection.ts';
 import { badRequest } from '../errors.ts';
 import {
   checkFilterSupport,
@@ -34,8 +35,12 @@ export const accessRoutes: Route[] = [
     handle: (request) => {
       const ownerParameter = request.query.get('owner-id');
       const ownerId = ownerParameter === 'me' ? callerId(request) : ownerParameter;
-      let tokens = [...request.state.personalAccessTokens.values()].filter(
+      const owned = [...request.state.personalAccessTokens.values()].filter(
         (token) => ownerId === null || token.ownerId === ownerId,
+      );
+      // The spec declares no sorters for this list, so its order is always unspecified.
+      let tokens = request.listing.orderUnsorted(
+        hideRecent(owned, (token) => token.created, request.listing),
       );
       const filterText = request.query.get('filters');
       if (filterText) {

@@ -43,7 +43,7 @@ export const accountRoutes: Route[] = [
     template: '/accounts',
     operationId: 'listAccounts',
     requiresToken: true,
-    handle: ({ state, query }) => {
+    handle: ({ state, query, listing }) => {
       const detailLevel = query.get('detailLevel');
       // NOTE: SLIM is accepted but returns the same fields as FULL.
       if (detailLevel !== null && detailLevel !== 'SLIM' && detailLevel !== 'FULL') {
@@ -51,20 +51,26 @@ export const accountRoutes: Route[] = [
           `The query parameter "detailLevel" must be SLIM or FULL, got "${detailLevel}".`,
         );
       }
-      return listCollection(state.accounts.values(), query, {
-        filterSupport: accountFilterSupport,
-        sorters: {
-          id: (account) => account.id,
-          name: (account) => account.name,
-          nativeIdentity: (account) => account.nativeIdentity,
-          sourceId: (account) => account.sourceId,
-          identityId: (account) => account.identityId,
+      return listCollection(
+        state.accounts.values(),
+        query,
+        {
+          filterSupport: accountFilterSupport,
+          sorters: {
+            id: (account) => account.id,
+            name: (account) => account.name,
+            nativeIdentity: (account) => account.nativeIdentity,
+            sourceId: (account) => account.sourceId,
+            identityId: (account) => account.identityId,
+            created: (account) => account.created,
+            modified: (account) => account.modified,
+          },
+          readField: (account, field) => readAccountField(state, account, field),
+          render: (account) => state.accountDto(account),
           created: (account) => account.created,
-          modified: (account) => account.modified,
         },
-        readField: (account, field) => readAccountField(state, account, field),
-        render: (account) => state.accountDto(account),
-      });
+        listing,
+      );
     },
   },
   {

@@ -40,7 +40,7 @@ export const identityRoutes: Route[] = [
     template: '/identities',
     operationId: 'listIdentities',
     requiresToken: true,
-    handle: ({ state, query }) => {
+    handle: ({ state, query, listing }) => {
       const defaultFilter = query.get('defaultFilter') ?? 'CORRELATED_ONLY';
       if (defaultFilter !== 'CORRELATED_ONLY' && defaultFilter !== 'NONE') {
         throw badRequest(
@@ -50,16 +50,22 @@ export const identityRoutes: Route[] = [
       const records = [...state.identities.values()].filter(
         (record) => defaultFilter === 'NONE' || record.correlated,
       );
-      return listCollection(records, query, {
-        filterSupport: identityFilterSupport,
-        sorters: {
-          name: (record) => record.identity.name,
-          alias: (record) => record.identity.alias,
-          cloudStatus: (record) => record.identity.attributes.cloudStatus,
+      return listCollection(
+        records,
+        query,
+        {
+          filterSupport: identityFilterSupport,
+          sorters: {
+            name: (record) => record.identity.name,
+            alias: (record) => record.identity.alias,
+            cloudStatus: (record) => record.identity.attributes.cloudStatus,
+          },
+          readField: readIdentityField,
+          render: (record) => record.identity,
+          created: (record) => record.identity.created,
         },
-        readField: readIdentityField,
-        render: (record) => record.identity,
-      });
+        listing,
+      );
     },
   },
   {

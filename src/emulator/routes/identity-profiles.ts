@@ -41,12 +41,18 @@ export const identityProfileRoutes: Route[] = [
     template: '/identity-profiles',
     operationId: 'listIdentityProfiles',
     requiresToken: true,
-    handle: ({ state, query }) =>
-      listCollection(state.identityProfiles.values(), query, {
-        filterSupport: profileFilterSupport,
-        sorters: profileSorters,
-        render: (profile) => state.identityProfileDto(profile),
-      }),
+    handle: ({ state, query, listing }) =>
+      listCollection(
+        state.identityProfiles.values(),
+        query,
+        {
+          filterSupport: profileFilterSupport,
+          sorters: profileSorters,
+          render: (profile) => state.identityProfileDto(profile),
+          created: (profile) => profile.created,
+        },
+        listing,
+      ),
   },
   {
     method: 'POST',

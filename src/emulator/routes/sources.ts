@@ -31,11 +31,17 @@ export const sourceRoutes: Route[] = [
     template: '/sources',
     operationId: 'listSources',
     requiresToken: true,
-    handle: ({ state, query }) =>
-      listCollection(state.sources.values(), query, {
-        filterSupport: sourceFilterSupport,
-        sorters: sourceSorters,
-      }),
+    handle: ({ state, query, listing }) =>
+      listCollection(
+        state.sources.values(),
+        query,
+        {
+          filterSupport: sourceFilterSupport,
+          sorters: sourceSorters,
+          created: (source) => source.created,
+        },
+        listing,
+      ),
   },
   {
     method: 'POST',
