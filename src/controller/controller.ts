@@ -13,6 +13,7 @@ import { EventRecorder } from '../kube/events.ts';
 import {
   group,
   objectKey,
+  pausedAnnotation,
   reconcileNowAnnotation,
   type ServiceAccount,
   type ServiceAccountStatus,
@@ -209,6 +210,11 @@ export class ServiceAccountController {
       reconcileId: randomUUID(),
     });
 
+    if (resource.metadata.annotations?.[pausedAnnotation] === 'true') {
+      await this.markPaused(key, resource, logger);
+      return;
+    }
+
     const started = performance.now();
     let result: ReconcileResult | { failure: Failure };
     try {
@@ -289,6 +295,31 @@ export class ServiceAccountController {
     this.schedule(key, view, failure);
   }
 
+  /** Records that the resource is paused; nothing else is read or written until it resumes. */
+  private async markPaused(key: string, resource: ServiceAccount, logger: Logger): Promise<void> {
+    const current = resource.status ?? {};
+    const conditions = setCondition(
+      current.conditions,
+      {
+        type: 'Synced',
+        status: 'False',
+        reason: 'Paused',
+        message: `writes are paused by the annotation ${pausedAnnotation}; remove it to resume`,
+      },
+      resource.metadata.generation,
+      new Date(),
+    );
+    const status = { ...current, conditions };
+    if (sameStatus(resource.status, status)) return;
+    try {
+      await this.resources.patchStatus(resource, status);
+      logger.info('reconcile paused');
+    } catch (error) {
+      if (isConflict(error)) this.queue.addAfter(key, 100);
+      else logger.warn({ err: describeError(error) }, 'status update failed');
+    }
+  }
+
   private nextStatus(
     resource: ServiceAccount,
     view: StatusView,
@@ -308,6 +339,7 @@ export class ServiceAccountController {
       generation,
       now,
     );
+    conditions = setCondition(conditions, { type: 'Synced', ...view.synced }, generation, now);
     conditions = setOrRemove(conditions, 'Reconciling', view.reconciling, view, generation, now);
     conditions = setOrRemove(conditions, 'Stalled', view.stalled, view, generation, now);
 
@@ -371,17 +403,43 @@ interface StatusView {
   reason: string;
   message: string;
   level: 'info' | 'warn' | 'error';
+  /** Whether the last reconcile applied the spec (or, under ObserveOnly, found no drift). */
+  synced: { status: 'True' | 'False'; reason: string; message: string };
 }
+
+const syncedOk = {
+  status: 'True',
+  reason: 'ReconcileSucceeded',
+  message: 'the last reconcile completed',
+} as const;
 
 function viewOfOutcome(outcome: Exclude<Outcome, { kind: 'resource-updated' }>): StatusView {
   const base = { reason: outcome.reason, message: outcome.message, completed: true };
   switch (outcome.kind) {
-    case 'ready':
-      return { ...base, ready: true, reconciling: false, stalled: false, level: 'info' };
+    case 'ready': {
+      const synced = outcome.drift
+        ? { status: 'False' as const, reason: 'DriftDetected', message: outcome.drift }
+        : syncedOk;
+      return { ...base, ready: true, reconciling: false, stalled: false, level: 'info', synced };
+    }
     case 'waiting':
-      return { ...base, ready: false, reconciling: true, stalled: false, level: 'info' };
+      return {
+        ...base,
+        ready: false,
+        reconciling: true,
+        stalled: false,
+        level: 'info',
+        synced: syncedOk,
+      };
     case 'stalled':
-      return { ...base, ready: false, reconciling: false, stalled: true, level: 'error' };
+      return {
+        ...base,
+        ready: false,
+        reconciling: false,
+        stalled: true,
+        level: 'error',
+        synced: { status: 'False', reason: outcome.reason, message: outcome.message },
+      };
   }
 }
 
@@ -395,6 +453,7 @@ function viewOfFailure(failure: Exclude<Failure, { kind: 'conflict' }>): StatusV
     reason: failure.reason,
     message: failure.message,
     level: stalled ? 'error' : 'warn',
+    synced: { status: 'False', reason: failure.reason, message: failure.message },
   };
 }
 

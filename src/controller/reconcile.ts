@@ -20,7 +20,13 @@ export interface ReconcileDeps {
 
 /** Where one reconcile left the resource; the controller turns it into conditions and requeues. */
 export type Outcome =
-  | { kind: 'ready'; reason: 'Converged'; message: string }
+  | {
+      kind: 'ready';
+      reason: 'Converged' | 'Observed';
+      message: string;
+      /** ObserveOnly: how ISC differs from the spec, reported as Synced=False. */
+      drift?: string;
+    }
   /** ISC is doing asynchronous work; poll again with a growing delay. */
   | { kind: 'waiting'; reason: string; message: string }
   /** The reconcile changed the resource itself; the watch event brings it back. */
@@ -76,6 +82,7 @@ export async function reconcileServiceAccount(
   const result = (outcome: Outcome): ReconcileResult => ({ outcome, observed, events });
 
   if (resource.metadata.deletionTimestamp) return finalize(deps, resource);
+  if (resource.spec.managementPolicy === 'ObserveOnly') return observe(deps, resource);
 
   // The finalizer goes on before anything exists in ISC, so no account can outlive its
   // resource unnoticed; with deletionPolicy Orphan it is not needed.
@@ -198,6 +205,61 @@ export async function reconcileServiceAccount(
 }
 
 /**
+ * Reads the account and identity of an ObserveOnly resource and reports them; never writes to
+ * ISC. A finalizer left from an earlier Full policy is removed, since nothing will be deleted.
+ */
+async function observe(deps: ReconcileDeps, resource: ServiceAccount): Promise<ReconcileResult> {
+  const events: EventNote[] = [];
+  const observed: ReconcileResult['observed'] = { accountName: accountNameOf(resource) };
+  const result = (outcome: Outcome): ReconcileResult => ({ outcome, observed, events });
+
+  const finalizers = resource.metadata.finalizers ?? [];
+  if (finalizers.includes(accountFinalizer)) {
+    await deps.resources.setFinalizers(
+      resource,
+      finalizers.filter((name) => name !== accountFinalizer),
+    );
+    return result({ kind: 'resource-updated' });
+  }
+  const accountId = resource.spec.accountId;
+  if (!accountId) {
+    return result({
+      kind: 'stalled',
+      reason: 'InvalidSpec',
+      message: 'managementPolicy ObserveOnly needs spec.accountId to know which account to read',
+    });
+  }
+
+  const { source } = await deps.tenant.observe();
+  const account = await deps.api.findAccount(source.id, accountId);
+  if (!account) {
+    return result({
+      kind: 'waiting',
+      reason: 'AccountNotFound',
+      message: `account ${accountId} does not exist on source "${source.name}"`,
+    });
+  }
+  observed.accountId = account.id;
+  if (account.identityId) observed.identityId = account.identityId;
+
+  const desired = desiredAccountAttributes(resource);
+  const current = account.attributes ?? {};
+  const differing = Object.keys(desired).filter((name) => (current[name] ?? '') !== desired[name]);
+  const drift =
+    differing.length > 0
+      ? `ISC differs from the spec in ${differing.join(', ')}`
+      : account.identityId
+        ? undefined
+        : 'the account has no identity';
+  return result({
+    kind: 'ready',
+    reason: 'Observed',
+    message: `account ${account.id} exists on source "${source.name}" (observed, not managed)`,
+    ...(drift === undefined ? {} : { drift }),
+  });
+}
+
+/**
  * Runs while the resource is being deleted: deletes an owned account under deletionPolicy
  * Delete, waits until ISC no longer lists it, then releases the finalizer.
  */
@@ -219,10 +281,12 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
   };
 
   const accountId = resource.spec.accountId;
-  if (!wantsDeletion(resource) || !resource.status?.accountOwned || !accountId) {
+  const observeOnly = resource.spec.managementPolicy === 'ObserveOnly';
+  if (observeOnly || !wantsDeletion(resource) || !resource.status?.accountOwned || !accountId) {
     return release(
       'OrphanedAccount',
-      'left the ISC account in place (deletionPolicy Orphan, or the account was never owned)',
+      'left the ISC account in place (deletionPolicy Orphan, managementPolicy ObserveOnly, or ' +
+        'the account was never owned)',
     );
   }
 

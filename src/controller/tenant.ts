@@ -96,6 +96,32 @@ export class TenantSetup {
     return objects;
   }
 
+  /**
+   * Finds the source and its account schema without creating or changing anything, for
+   * resources under the ObserveOnly policy. Throws TenantConfigurationError when they are absent.
+   */
+  async observe(): Promise<Pick<TenantObjects, 'source' | 'accountSchema'>> {
+    if (this.cached && Date.now() - this.cached.at < this.settings.cacheTtlMs) {
+      return this.cached.objects;
+    }
+    const source = await this.api.findSourceByName(this.settings.sourceName);
+    if (!source) {
+      throw new TenantConfigurationError(
+        'SourceNotFound',
+        `source "${this.settings.sourceName}" does not exist, and ObserveOnly resources do ` +
+          'not create it',
+      );
+    }
+    const accountSchema = await this.api.getAccountSchema(source.id);
+    if (!accountSchema) {
+      throw new TenantConfigurationError(
+        'SchemaMismatch',
+        `source "${source.name}" (${source.id}) has no account schema`,
+      );
+    }
+    return { source, accountSchema };
+  }
+
   /** Forgets the cached objects, e.g. after ISC answered 404 for one of them. */
   invalidate(): void {
     this.cached = undefined;

@@ -7,6 +7,9 @@ export const serviceAccountPlural = 'serviceaccounts';
 /** Finalizer that holds a resource until its ISC account is deleted (deletionPolicy Delete). */
 export const accountFinalizer = 'isc.sailpoint/account-cleanup';
 
+/** Annotation that, set to "true", stops every write for one resource until it is removed. */
+export const pausedAnnotation = 'isc.sailpoint/paused';
+
 /** Annotation whose new value asks for an immediate reconcile (recorded in status when done). */
 export const reconcileNowAnnotation = 'isc.sailpoint/reconcile-now';
 
@@ -32,6 +35,8 @@ export interface ServiceAccountSpec {
   deletionPolicy?: 'Delete' | 'Orphan';
   /** Take over an account with this id that the operator did not create. */
   adopt?: boolean;
+  /** Full (default): create, update and delete. ObserveOnly: read ISC and report, never write. */
+  managementPolicy?: 'Full' | 'ObserveOnly';
 }
 
 export interface ServiceAccountStatus {

@@ -370,6 +370,80 @@ test('adopt takes over the foreign account', async () => {
   assert.is(account?.attributes?.['e-mail'], 'ops@example.com');
 });
 
+function condition(resource: ServiceAccount, type: string) {
+  return resource.status?.conditions?.find((entry) => entry.type === type);
+}
+
+function operatorWrites() {
+  return emulator.calls.filter(
+    (call) => call.clientId === operatorClient.clientId && call.method !== 'GET',
+  );
+}
+
+test('observe-only reports drift and writes nothing', async () => {
+  const source = await serviceAccountSource();
+  await isc.createAccount(source.id, {
+    id: 'SA-300',
+    name: 'observed',
+    'e-mail': 'observed@example.com',
+    purpose: 'Made elsewhere',
+  });
+  await waitFor('the observed account', () => isc.findAccount(source.id, 'SA-300'));
+  emulator.clearCalls();
+
+  await createResource('observed', {
+    accountId: 'SA-300',
+    email: 'observed@example.com',
+    purpose: 'What Git says',
+    managementPolicy: 'ObserveOnly',
+  });
+  const resource = await waitFor('observed to report drift', async () => {
+    const current = await getResource('observed');
+    return condition(current, 'Synced')?.reason === 'DriftDetected' ? current : undefined;
+  });
+  assert.is(condition(resource, 'Ready')?.status, 'True');
+  assert.is(condition(resource, 'Ready')?.reason, 'Observed');
+  assert.match(condition(resource, 'Synced')!.message, 'purpose');
+  assert.not.ok(resource.metadata.finalizers?.includes('isc.sailpoint/account-cleanup'));
+  assert.equal(operatorWrites(), []);
+  const account = await isc.findAccount(source.id, 'SA-300');
+  assert.is(account?.attributes?.purpose, 'Made elsewhere');
+});
+
+test('paused resource writes nothing until resumed', async () => {
+  emulator.clearCalls();
+  await customObjects.createNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'ServiceAccount',
+      metadata: { name: 'paused', annotations: { 'isc.sailpoint/paused': 'true' } },
+      spec: { accountId: 'SA-400', email: 'paused@example.com' },
+    },
+  });
+  const paused = await waitFor('paused to report Paused', async () => {
+    const current = await getResource('paused');
+    return condition(current, 'Synced')?.reason === 'Paused' ? current : undefined;
+  });
+  assert.is(condition(paused, 'Synced')?.status, 'False');
+  assert.equal(operatorWrites(), []);
+  assert.is(await isc.findAccount((await serviceAccountSource()).id, 'SA-400'), undefined);
+
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'paused',
+    body: [{ op: 'remove', path: '/metadata/annotations/isc.sailpoint~1paused' }],
+  });
+  const resumed = await waitReady('paused');
+  assert.is(condition(resumed, 'Synced')?.status, 'True');
+});
+
 test('metrics and health endpoints answer', async () => {
   const line = operator
     .output()
