@@ -142,9 +142,11 @@ const validateFaults = new Ajv({ allErrors: true }).compile(faultsSchema);
 /** Checks a fault configuration from JSON and returns it typed, or raises an Error naming the field. */
 export function parseFaults(value: unknown): EmulatorFaults {
   if (validateFaults(value)) return value as EmulatorFaults;
-  const problems = (validateFaults.errors ?? []).map(
-    (error) => `${error.instancePath || '(root)'} ${error.message}`,
-  );
+  const problems = (validateFaults.errors ?? []).map((error) => {
+    const allowed = error.params.allowedValues as unknown[] | undefined;
+    const suffix = allowed ? ` (${allowed.join(', ')})` : '';
+    return `${error.instancePath || '(root)'} ${error.message}${suffix}`;
+  });
   throw new Error(`Invalid fault configuration: ${problems.join('; ')}.`);
 }
 
