@@ -28,7 +28,7 @@ export interface CollectionOptions<Item> {
   created?: (item: Item) => string;
 }
 
-/** How lists differ from a consistent, ordered store: the emulator's eventual consistency. */
+/** List behaviour of an eventually consistent store: order without sorters and lag. */
 export interface ListPolicy {
   /** Returns the items in the order served when the request gives no sorters. */
   orderUnsorted<Item>(items: Item[]): Item[];

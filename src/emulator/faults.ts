@@ -1,7 +1,7 @@
 // Fault injection: errors, added latency, dropped connections, tokens that expire early and slow
 // tasks, so that clients can be tested against the failures a real tenant and its gateway show.
 // Choices come from a seedable random source, so a sequential client that sends the same requests
-// after setting the same seed sees the same faults.
+// after setting the same seed receives the same faults.
 
 import { Ajv } from 'ajv';
 import { errorResponse } from './errors.ts';
@@ -11,7 +11,7 @@ import type { RouteResponse } from './route.ts';
 export const faultStatuses = [429, 500, 502, 503, 504] as const;
 export type FaultStatus = (typeof faultStatuses)[number];
 
-/** Which requests a fault rule applies to. Each given field must match, and none matches all. */
+/** Selector of the requests a fault rule applies to. Each given field must match. */
 export interface RequestSelector {
   /** operationId in SailPoint's spec, for example `createAccount` or `createOauthToken`. */
   operation?: string;
@@ -158,10 +158,10 @@ export interface FaultRequest {
   operationId: string | null;
 }
 
-/** What the injector decided for one request, before anything of it ran. */
+/** Decision of the injector for one request, made before any of its work runs. */
 export interface FaultPlan {
   delayMs: number;
-  /** Drop before the operation, answer with an error instead of it, or drop after it. */
+  /** Drop before the operation, respond with an error in its place, or drop after it. */
   outcome:
     | { kind: 'none' }
     | { kind: 'drop-before' }

@@ -91,6 +91,7 @@ function addAccount(state: TenantState, fixture: FixtureAccount): void {
   const source = findSource(state, fixture.source);
   const schema = state.accountSchema(source.id)!;
   const declared = new Set(schema.attributes.map((attribute) => attribute.name));
+
   for (const name of Object.keys(fixture.attributes)) {
     if (!declared.has(name)) {
       throw new Error(
@@ -107,6 +108,7 @@ function addAccount(state: TenantState, fixture: FixtureAccount): void {
   if (state.findByNativeIdentity(source.id, nativeIdentity)) {
     throw new Error(`Fixture account "${nativeIdentity}" exists twice on "${source.name}".`);
   }
+
   let identityId: string | null = null;
   if (fixture.identityId !== undefined) {
     const record = state.identities.get(fixture.identityId);
@@ -114,6 +116,7 @@ function addAccount(state: TenantState, fixture: FixtureAccount): void {
     record.correlated = true;
     identityId = fixture.identityId;
   }
+
   const now = nowIso();
   const account: AccountRecord = {
     id: fixture.id ?? newId(),

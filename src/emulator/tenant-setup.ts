@@ -33,7 +33,7 @@ function seedAdmin(state: TenantState, id?: string): string {
   }).id;
 }
 
-/** Fills an empty tenant as `setup` says. Raises an Error for an unreadable state file. */
+/** Fills an empty tenant from `setup`. Raises an Error for an unreadable state file. */
 export function setUpTenant(state: TenantState, setup: TenantSetup): SetUpTenant {
   const saved = setup.stateFile ? readStateFile(setup.stateFile) : undefined;
   let adminIdentityId: string;
