@@ -6,15 +6,22 @@ const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccou
 /** Operator settings, read from the environment so that a Deployment sets them declaratively. */
 export interface OperatorConfig {
   kubeconfigPath: string | undefined;
-  isc: {
-    baseUrl: string;
-    apiVersion: IscApiVersion;
-    /** Set directly, or read from `credentialsSecret` at start. */
-    clientId: string | undefined;
-    clientSecret: string | undefined;
-    credentialsSecret: { namespace: string; name: string } | undefined;
-    rateLimitPer10s: number;
-  };
+  /**
+   * A tenant configured by environment variables, served as the Tenant named `name`; undefined
+   * when ISC_BASE_URL is not set and only Tenant resources are used.
+   */
+  isc:
+    | {
+        name: string;
+        baseUrl: string;
+        apiVersion: IscApiVersion;
+        /** Set directly, or read from `credentialsSecret` at start. */
+        clientId: string | undefined;
+        clientSecret: string | undefined;
+        credentialsSecret: { namespace: string; name: string } | undefined;
+        rateLimitPer10s: number;
+      }
+    | undefined;
   sourceName: string;
   identityProfileName: string;
   ownerIdentityId: string | undefined;
@@ -43,8 +50,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   const problems: string[] = [];
 
   const baseUrl = env.ISC_BASE_URL?.trim();
-  if (!baseUrl) problems.push('ISC_BASE_URL is missing (e.g. https://acme.api.identitynow.com)');
-  else if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
+  const envTenant = Boolean(baseUrl || env.ISC_CREDENTIALS_SECRET || env.ISC_CLIENT_ID);
+  if (envTenant && !baseUrl) {
+    problems.push('ISC_BASE_URL is missing (e.g. https://acme.api.identitynow.com)');
+  } else if (baseUrl && !/^https?:\/\/[^/]+/.test(baseUrl)) {
     problems.push(`ISC_BASE_URL "${baseUrl}" is not an http(s) URL`);
   }
 
@@ -53,7 +62,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     problems.push(`ISC_API_VERSION "${apiVersion}" is invalid; use v2025 or per-service`);
   }
 
-  let credentialsSecret: OperatorConfig['isc']['credentialsSecret'];
+  let credentialsSecret: { namespace: string; name: string } | undefined;
   const secretRef = env.ISC_CREDENTIALS_SECRET?.trim();
   if (secretRef) {
     const [namespace, name, extra] = secretRef.split('/');
@@ -65,7 +74,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   }
   const clientId = env.ISC_CLIENT_ID || undefined;
   const clientSecret = env.ISC_CLIENT_SECRET || undefined;
-  if (!credentialsSecret && (!clientId || !clientSecret)) {
+  if (envTenant && !credentialsSecret && (!clientId || !clientSecret)) {
     problems.push(
       'ISC credentials are missing: set ISC_CREDENTIALS_SECRET=namespace/name (a Secret with ' +
         'keys clientId and clientSecret) or ISC_CLIENT_ID and ISC_CLIENT_SECRET',
@@ -90,14 +99,17 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   }
   return {
     kubeconfigPath: env.KUBECONFIG || undefined,
-    isc: {
-      baseUrl: baseUrl!,
-      apiVersion: apiVersion as IscApiVersion,
-      clientId,
-      clientSecret,
-      credentialsSecret,
-      rateLimitPer10s,
-    },
+    isc: envTenant
+      ? {
+          name: env.ISC_TENANT_NAME || 'default',
+          baseUrl: baseUrl!,
+          apiVersion: apiVersion as IscApiVersion,
+          clientId,
+          clientSecret,
+          credentialsSecret,
+          rateLimitPer10s,
+        }
+      : undefined,
     sourceName: env.ISC_SOURCE_NAME || 'Service Accounts',
     identityProfileName: env.ISC_IDENTITY_PROFILE_NAME || 'Service Accounts',
     ownerIdentityId: env.ISC_OWNER_IDENTITY_ID || undefined,

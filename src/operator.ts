@@ -4,16 +4,19 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import { ServiceAccountController } from './controller/controller.ts';
-import { TenantSetup } from './controller/tenant.ts';
-import { IscApi } from './isc/api.ts';
-import { IscClient } from './isc/client.ts';
+import { TenantController } from './controller/tenant-controller.ts';
+import {
+  type ConnectionOptions,
+  connectTenant,
+  TenantRegistry,
+} from './controller/tenant-registry.ts';
 import { ServiceAccountResources } from './kube/client.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { OperatorMetrics, serveMetrics } from './metrics.ts';
 
 export interface RunningOperator {
   controller: ServiceAccountController;
-  iscClient: IscClient;
+  registry: TenantRegistry;
   metrics: OperatorMetrics;
   /** Port of the metrics and health listener, when it runs. */
   metricsPort: number | undefined;
@@ -28,41 +31,36 @@ export interface OperatorTuning {
   onLeadershipLost?: () => void;
 }
 
-/** Connects to ISC with the configured credential and starts the ServiceAccount controller. */
+/**
+ * Starts the operator: the tenant configured by environment (if any), the Tenant controller,
+ * and the ServiceAccount controller, behind leader election when it is configured.
+ */
 export async function startOperator(
   config: OperatorConfig,
   kubeConfig: KubeConfig,
   logger: Logger,
   tuning: OperatorTuning = {},
 ): Promise<RunningOperator> {
-  const credentials = await resolveCredentials(config, kubeConfig);
   const metrics = new OperatorMetrics();
-  const iscClient = new IscClient({
-    baseUrl: config.isc.baseUrl,
-    apiVersion: config.isc.apiVersion,
-    clientId: credentials.clientId,
-    clientSecret: credentials.clientSecret,
-    rateLimit: config.isc.rateLimitPer10s,
-    rateLimitWindowMs: 10_000,
-    logger: logger.child({ component: 'isc-client' }),
+  const registry = new TenantRegistry();
+  const connectionOptions: ConnectionOptions = {
+    logger,
     observer: metrics,
+    cacheTtlMs: config.resyncSeconds * 1000,
+    identityProcessingIntervalMs: config.identityProcessingIntervalSeconds * 1000,
+  };
+  if (config.isc) await registerEnvironmentTenant(config, kubeConfig, registry, connectionOptions);
+
+  const tenantController = new TenantController({
+    kubeConfig,
+    registry,
+    connection: connectionOptions,
+    resyncMs: config.resyncSeconds * 1000,
+    logger,
   });
-  const api = new IscApi(iscClient);
-  const tenant = new TenantSetup(
-    api,
-    {
-      sourceName: config.sourceName,
-      identityProfileName: config.identityProfileName,
-      ...(config.ownerIdentityId ? { ownerIdentityId: config.ownerIdentityId } : {}),
-      cacheTtlMs: config.resyncSeconds * 1000,
-      identityProcessingIntervalMs: config.identityProcessingIntervalSeconds * 1000,
-    },
-    logger.child({ component: 'tenant' }),
-  );
   const controller = new ServiceAccountController({
     kubeConfig,
-    api,
-    tenant,
+    registry,
     logger,
     workers: config.workers,
     resyncMs: config.resyncSeconds * 1000,
@@ -72,8 +70,8 @@ export async function startOperator(
   });
   metrics.gauge(
     'isc_client_queue_depth',
-    'Requests waiting for the client-side ISC rate limiter.',
-    () => iscClient.queueDepth,
+    'Requests waiting for the client-side ISC rate limiters of all tenants.',
+    () => registry.queueDepth,
   );
   const server = config.metricsAddress
     ? await serveMetrics(metrics, config.metricsAddress, () => controller.synced, logger)
@@ -90,37 +88,72 @@ export async function startOperator(
     logger.info(config.leaderElection, 'waiting for leadership');
     await elector.acquire(() => {
       void controller.stop();
+      void tenantController.stop();
       tuning.onLeadershipLost?.();
     });
   }
+  await tenantController.start();
   await controller.start();
   logger.info(
-    { baseUrl: config.isc.baseUrl, apiVersion: config.isc.apiVersion, source: config.sourceName },
+    {
+      environmentTenant: config.isc ? { name: config.isc.name, baseUrl: config.isc.baseUrl } : null,
+    },
     'operator started',
   );
+
   const address = server?.address();
   return {
     controller,
-    iscClient,
+    registry,
     metrics,
     metricsPort: typeof address === 'object' && address !== null ? address.port : undefined,
     async stop() {
       await controller.stop();
+      await tenantController.stop();
       await elector?.release();
       await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
     },
   };
 }
 
-async function resolveCredentials(
+/**
+ * Serves the tenant set by ISC_* variables under its name (default "default"). A Tenant
+ * resource of the same name replaces it once the Tenant controller has checked that resource.
+ */
+async function registerEnvironmentTenant(
   config: OperatorConfig,
   kubeConfig: KubeConfig,
-): Promise<{ clientId: string; clientSecret: string }> {
-  const ref = config.isc.credentialsSecret;
-  if (!ref) return { clientId: config.isc.clientId!, clientSecret: config.isc.clientSecret! };
-  const resources = new ServiceAccountResources(kubeConfig);
-  return {
-    clientId: await resources.readSecretValue(ref.namespace, ref.name, 'clientId'),
-    clientSecret: await resources.readSecretValue(ref.namespace, ref.name, 'clientSecret'),
-  };
+  registry: TenantRegistry,
+  options: ConnectionOptions,
+): Promise<void> {
+  const isc = config.isc!;
+  let credentials = { clientId: isc.clientId ?? '', clientSecret: isc.clientSecret ?? '' };
+  if (isc.credentialsSecret) {
+    const { namespace, name } = isc.credentialsSecret;
+    const secrets = new ServiceAccountResources(kubeConfig);
+    credentials = {
+      clientId: await secrets.readSecretValue(namespace, name, 'clientId'),
+      clientSecret: await secrets.readSecretValue(namespace, name, 'clientSecret'),
+    };
+  }
+  const connection = connectTenant(
+    isc.name,
+    {
+      baseUrl: isc.baseUrl,
+      apiVersion: isc.apiVersion,
+      ...credentials,
+      sourceName: config.sourceName,
+      identityProfileName: config.identityProfileName,
+      ownerIdentityId: config.ownerIdentityId,
+      rateLimitPer10s: isc.rateLimitPer10s,
+    },
+    options,
+  );
+  registry.set(isc.name, {
+    connection,
+    ready: true,
+    reason: 'Configured',
+    message: 'configured by ISC_* environment variables',
+    markedDefault: false,
+  });
 }

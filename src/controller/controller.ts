@@ -7,7 +7,6 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
-import type { IscApi } from '../isc/api.ts';
 import { isConflict, ServiceAccountResources } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
 import {
@@ -26,12 +25,11 @@ import { setCondition } from './conditions.ts';
 import { classifyFailure, type Failure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
 import { type Outcome, type ReconcileResult, reconcileServiceAccount } from './reconcile.ts';
-import type { TenantSetup } from './tenant.ts';
+import type { TenantRegistry } from './tenant-registry.ts';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
-  api: IscApi;
-  tenant: TenantSetup;
+  registry: TenantRegistry;
   logger: Logger;
   /** Reconciles running at once. */
   workers?: number;
@@ -55,12 +53,11 @@ type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAcco
  */
 export class ServiceAccountController {
   private readonly options: Required<
-    Omit<ControllerOptions, 'kubeConfig' | 'api' | 'tenant' | 'logger' | 'metrics'>
+    Omit<ControllerOptions, 'kubeConfig' | 'registry' | 'logger' | 'metrics'>
   >;
   private readonly metrics: OperatorMetrics | undefined;
   private readonly resources: ServiceAccountResources;
-  private readonly api: IscApi;
-  private readonly tenant: TenantSetup;
+  private readonly registry: TenantRegistry;
   private readonly logger: Logger;
   private readonly informer: ServiceAccountInformer;
   private readonly queue: WorkQueue;
@@ -84,8 +81,11 @@ export class ServiceAccountController {
       accountCreateTimeoutMs: options.accountCreateTimeoutMs ?? 600_000,
     };
     this.resources = new ServiceAccountResources(options.kubeConfig);
-    this.api = options.api;
-    this.tenant = options.tenant;
+    this.registry = options.registry;
+    // A tenant that became ready (or stopped being ready) changes what every resource can do.
+    this.registry.onChange(() => {
+      if (this.synced) this.resync();
+    });
     this.logger = options.logger.child({ controller: 'serviceaccount' });
     this.events = new EventRecorder(options.kubeConfig, this.logger);
     this.metrics = options.metrics;
@@ -216,13 +216,25 @@ export class ServiceAccountController {
     }
 
     const started = performance.now();
+    // An account stays in the tenant it was created in, even if the default tenant changes.
+    const tenantName = resource.spec.tenantRef?.name ?? resource.status?.tenant;
+    const tenant = this.registry.resolve(tenantName);
     let result: ReconcileResult | { failure: Failure };
+    if (!tenant.ok) {
+      result = {
+        outcome: { kind: 'waiting', reason: tenant.reason, message: tenant.message },
+        observed: {},
+        events: [],
+      };
+      await this.finish(key, resource, result, logger);
+      return;
+    }
     try {
       result = await reconcileServiceAccount(
         {
           resources: this.resources,
-          api: this.api,
-          tenant: this.tenant,
+          api: tenant.connection.api,
+          tenant: tenant.connection.setup,
           peers: () => this.informer.list(),
           accountCreateTimeoutMs: this.options.accountCreateTimeoutMs,
           pendingDeletes: this.pendingDeletes,
@@ -233,6 +245,7 @@ export class ServiceAccountController {
     } catch (error) {
       result = { failure: classifyFailure(error) };
     }
+    if ('observed' in result) result.observed.tenant = tenant.name;
     this.metrics?.reconciled(...metricLabels(result), performance.now() - started);
     await this.finish(key, resource, result, logger);
   }

@@ -37,7 +37,10 @@ export type Outcome =
 export interface ReconcileResult {
   outcome: Outcome;
   /** Status fields learned in this reconcile, merged over the current status. */
-  observed: Pick<ServiceAccountStatus, 'accountName' | 'accountId' | 'identityId' | 'accountOwned'>;
+  observed: Pick<
+    ServiceAccountStatus,
+    'accountName' | 'accountId' | 'identityId' | 'accountOwned' | 'tenant'
+  >;
   /** Kubernetes Events to record on the resource. */
   events: EventNote[];
 }

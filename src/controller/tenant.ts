@@ -54,6 +54,28 @@ export const requiredMappings: ReadonlyArray<{
   { identityAttribute: 'firstname', accountAttribute: 'name' },
 ];
 
+/** What a check of the credential found before any change is made. */
+export interface PreflightResult {
+  credentialIdentityId: string | undefined;
+  capabilities: string[];
+  /** Each missing user level or scope, as a sentence that says what to grant. */
+  problems: string[];
+}
+
+/**
+ * Scopes the operator's calls need. A token needs one scope listed on an endpoint; these are
+ * the manage scopes, which ISC lists on both the read and the write endpoints the operator calls.
+ */
+export const requiredScopes: readonly string[] = [
+  'idn:sources:manage',
+  'idn:source-schema:manage',
+  'idn:accounts:manage',
+  'idn:identity-profile:manage',
+  'idn:identity:read',
+  'idn:task-management:read',
+  'sp:auth-user:read',
+];
+
 /** A tenant whose source or profile exists in a form the operator must not change. */
 export class TenantConfigurationError extends Error {
   readonly reason: string;
@@ -94,6 +116,39 @@ export class TenantSetup {
     const objects = await this.pending;
     this.cached = { objects, at: Date.now() };
     return objects;
+  }
+
+  /**
+   * Checks the credential: it must belong to an identity (a personal access token, not an API
+   * client), that identity needs the ORG_ADMIN user level (ISC lists only ORG_ADMIN for identity
+   * profile changes), and the token needs the scopes in `requiredScopes` unless it has
+   * `sp:scopes:all`. Authentication failures throw; missing rights are returned as problems.
+   */
+  async preflight(): Promise<PreflightResult> {
+    const owner = await this.api.client.tokenOwner();
+    const problems: string[] = [];
+    let capabilities: string[] = [];
+    if (!owner.identityId) {
+      problems.push(
+        'the credential has no identity: it is an API client, not a personal access token; ' +
+          'create a PAT for an identity with the ORG_ADMIN user level',
+      );
+    } else {
+      capabilities = (await this.api.getAuthUserCapabilities(owner.identityId)) ?? [];
+      if (!capabilities.includes('ORG_ADMIN')) {
+        problems.push(
+          `the credential's identity ${owner.identityId} has user levels ` +
+            `[${capabilities.join(', ')}]; managing identity profiles needs ORG_ADMIN`,
+        );
+      }
+    }
+    if (!owner.scopes.includes('sp:scopes:all')) {
+      const missing = requiredScopes.filter((scope) => !owner.scopes.includes(scope));
+      if (missing.length > 0) {
+        problems.push(`the credential's token lacks the scopes ${missing.join(', ')}`);
+      }
+    }
+    return { credentialIdentityId: owner.identityId, capabilities, problems };
   }
 
   /**

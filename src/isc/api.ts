@@ -204,6 +204,14 @@ export class IscApi {
     }
   }
 
+  /** Returns the user levels (capabilities) of an identity, or undefined if it has no login. */
+  async getAuthUserCapabilities(identityId: string): Promise<string[] | undefined> {
+    const authUser = await this.getOrUndefined<{ capabilities?: string[] | null }>(
+      this.client.path('auth-users', `/${encodeURIComponent(identityId)}`),
+    );
+    return authUser === undefined ? undefined : (authUser.capabilities ?? []);
+  }
+
   async getIdentity(id: string): Promise<Identity | undefined> {
     return this.getOrUndefined<Identity>(
       this.client.path('identities', `/${encodeURIComponent(id)}`),

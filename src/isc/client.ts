@@ -48,6 +48,8 @@ export interface IscResponse<T> {
 export interface TokenOwner {
   identityId: string | undefined;
   tenantId: string | undefined;
+  /** Scopes granted to the token; `sp:scopes:all` stands for every right of the user level. */
+  scopes: string[];
 }
 
 interface CachedToken {
@@ -279,6 +281,7 @@ export class IscClient {
         expires_in?: number;
         identity_id?: string;
         tenant_id?: string;
+        scope?: string;
       };
       const lifetimeMs = (token.expires_in ?? 300) * 1000;
       // Renew before expiry: a tenth of the lifetime early, at most one minute.
@@ -286,7 +289,11 @@ export class IscClient {
       return {
         accessToken: token.access_token,
         expiresAt: Date.now() + lifetimeMs - marginMs,
-        owner: { identityId: token.identity_id, tenantId: token.tenant_id },
+        owner: {
+          identityId: token.identity_id,
+          tenantId: token.tenant_id,
+          scopes: (token.scope ?? '').split(/\s+/).filter((scope) => scope !== ''),
+        },
       };
     }
   }

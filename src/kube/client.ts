@@ -12,6 +12,9 @@ import {
   type ServiceAccountSpec,
   type ServiceAccountStatus,
   serviceAccountPlural,
+  type Tenant,
+  type TenantStatus,
+  tenantPlural,
   version,
 } from './types.ts';
 
@@ -119,6 +122,32 @@ export class ServiceAccountResources {
       throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
     }
     return Buffer.from(encoded, 'base64').toString('utf8');
+  }
+}
+
+/** Reads Tenant resources and writes their status. */
+export class TenantResources {
+  private readonly customObjects: CustomObjectsApi;
+
+  constructor(config: KubeConfig) {
+    this.customObjects = config.makeApiClient(CustomObjectsApi);
+  }
+
+  async listAll(): Promise<{ items: Tenant[]; metadata?: { resourceVersion?: string } }> {
+    return this.customObjects.listClusterCustomObject({ group, version, plural: tenantPlural });
+  }
+
+  async patchStatus(tenant: Tenant, status: TenantStatus): Promise<Tenant> {
+    return this.customObjects.patchClusterCustomObjectStatus(
+      {
+        group,
+        version,
+        plural: tenantPlural,
+        name: tenant.metadata.name,
+        body: { metadata: { resourceVersion: tenant.metadata.resourceVersion }, status },
+      },
+      mergePatch,
+    );
   }
 }
 

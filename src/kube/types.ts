@@ -3,6 +3,12 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 export const group = 'isc.sailpoint';
 export const version = 'v1alpha1';
 export const serviceAccountPlural = 'serviceaccounts';
+export const tenantPlural = 'tenants';
+
+/** Annotation that marks the Tenant used by ServiceAccounts without spec.tenantRef. */
+export const defaultTenantAnnotation = 'isc.sailpoint/default-tenant';
+/** Name of the Tenant that is the default when none carries the annotation. */
+export const defaultTenantName = 'default';
 
 /** Finalizer that holds a resource until its ISC account is deleted (deletionPolicy Delete). */
 export const accountFinalizer = 'isc.sailpoint/account-cleanup';
@@ -26,6 +32,7 @@ export interface Condition {
 }
 
 export interface ServiceAccountSpec {
+  tenantRef?: { name: string };
   name?: string;
   accountId?: string;
   email: string;
@@ -44,6 +51,8 @@ export interface ServiceAccountStatus {
   accountName?: string;
   accountId?: string;
   identityId?: string;
+  /** Tenant the account lives in, recorded at the first reconcile. */
+  tenant?: string;
   /** True once the operator created or adopted the account; only then may it change or delete it. */
   accountOwned?: boolean;
   lastHandledReconcileAt?: string;
@@ -66,4 +75,30 @@ export function objectKey(object: { metadata?: { namespace?: string; name?: stri
 export function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.indexOf('/');
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export interface TenantSpec {
+  baseUrl: string;
+  apiVersion?: 'v2025' | 'per-service';
+  credentialsSecretRef: { namespace: string; name: string };
+  source?: { name?: string };
+  identityProfile?: { name?: string };
+  owner?: { identityId?: string };
+  rateLimit?: { requestsPer10Seconds?: number };
+}
+
+export interface TenantStatus {
+  observedGeneration?: number;
+  sourceId?: string;
+  identityProfileId?: string;
+  credentialIdentityId?: string;
+  capabilities?: string[];
+  problems?: string[];
+  conditions?: Condition[];
+}
+
+export interface Tenant extends KubernetesObject {
+  metadata: NonNullable<KubernetesObject['metadata']> & { name: string };
+  spec: TenantSpec;
+  status?: TenantStatus;
 }

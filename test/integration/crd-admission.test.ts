@@ -65,6 +65,9 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
   ['name too long', { ...valid, name: 'a'.repeat(129) }, 'spec.name'],
   ['account id with comma', { ...valid, accountId: 'SA,1' }, 'spec.accountId'],
   ['purpose with newline', { ...valid, purpose: 'line\nbreak' }, 'control characters'],
+  ['purpose with C1 control', { ...valid, purpose: 'next\u0085line' }, 'control characters'],
+  ['purpose with line separator', { ...valid, purpose: 'a\u2028b' }, 'control characters'],
+  ['purpose with bidi override', { ...valid, purpose: 'abc\u202edef' }, 'control characters'],
   ['purpose too long', { ...valid, purpose: 'p'.repeat(1025) }, 'spec.purpose'],
   [
     'reserved attribute',
@@ -141,6 +144,73 @@ test('setting name equal to its default is allowed', async () => {
     }),
   );
   assert.is(message, undefined);
+});
+
+test('tenantRef is immutable', async () => {
+  await create(resource('pinned', { ...valid, tenantRef: { name: 'sandbox' } }));
+  const message = await rejection(() =>
+    api.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name: 'pinned',
+      body: [{ op: 'replace', path: '/spec/tenantRef/name', value: 'production' }],
+    }),
+  );
+  assert.ok(message !== undefined, 'moving the account to another tenant was accepted');
+  assert.match(message!, 'spec.tenantRef is immutable');
+});
+
+test('name rule points at spec.name', async () => {
+  const message = await rejection(() =>
+    api.patchNamespacedCustomObject({
+      group,
+      version,
+      namespace: 'default',
+      plural: serviceAccountPlural,
+      name: 'pinned',
+      body: [{ op: 'add', path: '/spec/name', value: 'renamed' }],
+    }),
+  );
+  assert.match(message ?? '', 'spec.name: Invalid value');
+});
+
+test('tenant needs a credentials Secret reference', async () => {
+  const message = await rejection(() =>
+    api.createClusterCustomObject({
+      group,
+      version,
+      plural: 'tenants',
+      body: {
+        apiVersion: `${group}/${version}`,
+        kind: 'Tenant',
+        metadata: { name: 'incomplete' },
+        spec: { baseUrl: 'https://acme.api.identitynow.com' },
+      },
+    }),
+  );
+  assert.match(message ?? '', 'spec.credentialsSecretRef: Required value');
+});
+
+test('tenant base URL must be http(s)', async () => {
+  const message = await rejection(() =>
+    api.createClusterCustomObject({
+      group,
+      version,
+      plural: 'tenants',
+      body: {
+        apiVersion: `${group}/${version}`,
+        kind: 'Tenant',
+        metadata: { name: 'bad-url' },
+        spec: {
+          baseUrl: 'ftp://acme',
+          credentialsSecretRef: { namespace: 'isc-system', name: 'creds' },
+        },
+      },
+    }),
+  );
+  assert.match(message ?? '', 'spec.baseUrl');
 });
 
 test('generated accountId may be set once', async () => {

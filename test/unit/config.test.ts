@@ -10,10 +10,11 @@ const minimal = {
 
 test('config defaults', () => {
   const config = readConfig(minimal);
-  assert.is(config.isc.apiVersion, 'v2025');
+  assert.is(config.isc?.name, 'default');
+  assert.is(config.isc?.apiVersion, 'v2025');
   assert.is(config.sourceName, 'Service Accounts');
   assert.is(config.identityProfileName, 'Service Accounts');
-  assert.is(config.isc.rateLimitPer10s, 100);
+  assert.is(config.isc?.rateLimitPer10s, 100);
   assert.is(config.workers, 4);
 });
 
@@ -22,12 +23,12 @@ test('config reads credentials Secret reference', () => {
     ISC_BASE_URL: minimal.ISC_BASE_URL,
     ISC_CREDENTIALS_SECRET: 'isc/creds',
   });
-  assert.equal(config.isc.credentialsSecret, { namespace: 'isc', name: 'creds' });
+  assert.equal(config.isc?.credentialsSecret, { namespace: 'isc', name: 'creds' });
 });
 
 test('config lists every problem at once', () => {
   try {
-    readConfig({ ISC_API_VERSION: 'v3', OPERATOR_WORKERS: '0' });
+    readConfig({ ISC_CLIENT_ID: 'id', ISC_API_VERSION: 'v3', OPERATOR_WORKERS: '0' });
     assert.unreachable('invalid configuration was accepted');
   } catch (error) {
     assert.instance(error, ConfigError);
@@ -37,6 +38,10 @@ test('config lists every problem at once', () => {
     assert.match(message, 'ISC credentials are missing');
     assert.match(message, 'OPERATOR_WORKERS "0" must be a positive integer');
   }
+});
+
+test('config without ISC variables uses Tenant resources only', () => {
+  assert.is(readConfig({}).isc, undefined);
 });
 
 test('config rejects malformed Secret reference', () => {

@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { IscApi } from '../isc/api.ts';
+import type { IscApiVersion, IscCallObserver } from '../isc/client.ts';
+import { IscClient } from '../isc/client.ts';
+import { TenantSetup } from './tenant.ts';
+
+/** Everything needed to reach one tenant: where, as whom, and which source and profile. */
+export interface TenantSettings {
+  baseUrl: string;
+  apiVersion: IscApiVersion;
+  clientId: string;
+  clientSecret: string;
+  sourceName: string;
+  identityProfileName: string;
+  ownerIdentityId: string | undefined;
+  rateLimitPer10s: number;
+}
+
+/** A live connection to one tenant, shared by every resource that names it. */
+export interface TenantConnection {
+  name: string;
+  /** Digest of the settings, to tell when a Tenant or its Secret changed. */
+  fingerprint: string;
+  client: IscClient;
+  api: IscApi;
+  setup: TenantSetup;
+}
+
+export interface TenantEntry {
+  connection: TenantConnection | undefined;
+  ready: boolean;
+  /** Why the tenant is not ready, for the ServiceAccounts that wait on it. */
+  reason: string;
+  message: string;
+  /** Marked isc.sailpoint/default-tenant="true". */
+  markedDefault: boolean;
+}
+
+export type TenantResolution =
+  | { ok: true; name: string; connection: TenantConnection }
+  | { ok: false; name: string | undefined; reason: string; message: string };
+
+export interface ConnectionOptions {
+  logger: Logger;
+  observer?: IscCallObserver;
+  cacheTtlMs: number;
+  identityProcessingIntervalMs: number;
+}
+
+/** Digest of tenant settings; the secret enters only through the hash. */
+export function fingerprintOf(settings: TenantSettings): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+}
+
+export function connectTenant(
+  name: string,
+  settings: TenantSettings,
+  options: ConnectionOptions,
+): TenantConnection {
+  const logger = options.logger.child({ tenant: name });
+  const client = new IscClient({
+    baseUrl: settings.baseUrl,
+    apiVersion: settings.apiVersion,
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret,
+    rateLimit: settings.rateLimitPer10s,
+    rateLimitWindowMs: 10_000,
+    logger: logger.child({ component: 'isc-client' }),
+    ...(options.observer ? { observer: options.observer } : {}),
+  });
+  const api = new IscApi(client);
+  const setup = new TenantSetup(
+    api,
+    {
+      sourceName: settings.sourceName,
+      identityProfileName: settings.identityProfileName,
+      ...(settings.ownerIdentityId ? { ownerIdentityId: settings.ownerIdentityId } : {}),
+      cacheTtlMs: options.cacheTtlMs,
+      identityProcessingIntervalMs: options.identityProcessingIntervalMs,
+    },
+    logger.child({ component: 'tenant' }),
+  );
+  return { name, fingerprint: fingerprintOf(settings), client, api, setup };
+}
+
+/**
+ * The tenants this operator serves, by name, with their readiness. ServiceAccounts resolve
+ * their spec.tenantRef here; an empty reference means the Tenant marked as default, else the
+ * one named "default".
+ */
+export class TenantRegistry {
+  private readonly entries = new Map<string, TenantEntry>();
+  private readonly listeners: Array<(name: string) => void> = [];
+
+  /** Stores a tenant's entry; listeners hear of it only when readiness or connection changed. */
+  set(name: string, entry: TenantEntry): void {
+    const previous = this.entries.get(name);
+    this.entries.set(name, entry);
+    const changed =
+      previous === undefined ||
+      previous.ready !== entry.ready ||
+      previous.markedDefault !== entry.markedDefault ||
+      previous.connection !== entry.connection;
+    if (changed) for (const listener of this.listeners) listener(name);
+  }
+
+  get(name: string): TenantEntry | undefined {
+    return this.entries.get(name);
+  }
+
+  delete(name: string): void {
+    if (!this.entries.delete(name)) return;
+    for (const listener of this.listeners) listener(name);
+  }
+
+  /** Registers a callback for every change of a tenant's entry. */
+  onChange(listener: (name: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Sum of requests waiting for the rate limiters of all tenants. */
+  get queueDepth(): number {
+    let depth = 0;
+    for (const entry of this.entries.values()) depth += entry.connection?.client.queueDepth ?? 0;
+    return depth;
+  }
+
+  resolve(reference: string | undefined): TenantResolution {
+    const name = reference ?? this.defaultName();
+    if (name === undefined) {
+      return {
+        ok: false,
+        name,
+        reason: 'TenantNotFound',
+        message:
+          'several Tenants carry the annotation isc.sailpoint/default-tenant="true"; keep it on ' +
+          'one, or set spec.tenantRef',
+      };
+    }
+    const entry = this.entries.get(name);
+    if (!entry) {
+      return {
+        ok: false,
+        name,
+        reason: 'TenantNotFound',
+        message: `Tenant "${name}" does not exist; create it or set spec.tenantRef`,
+      };
+    }
+    if (!entry.ready || !entry.connection) {
+      return {
+        ok: false,
+        name,
+        reason: 'TenantNotReady',
+        message: `Tenant "${name}" is not ready (${entry.reason}): ${entry.message}`,
+      };
+    }
+    return { ok: true, name, connection: entry.connection };
+  }
+
+  /** The default tenant's name; undefined when the default marker is ambiguous. */
+  private defaultName(): string | undefined {
+    const marked = [...this.entries].filter(([, entry]) => entry.markedDefault);
+    if (marked.length > 1) return undefined;
+    return marked[0]?.[0] ?? 'default';
+  }
+}
