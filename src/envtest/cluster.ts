@@ -47,6 +47,13 @@ export interface LocalCluster {
   directory: string;
   binaries: KubeBinaries;
   /**
+   * Stops kube-apiserver (SIGTERM, then SIGKILL after the grace period) and starts it again on
+   * the same port, with the same flags, certificates and etcd, so stored objects and the
+   * kubeconfig stay valid. Resolves once /readyz answers 200. etcd and kube-controller-manager
+   * keep running. Clients see the outage as failed requests and closed watches.
+   */
+  restartApiServer(): Promise<void>;
+  /**
    * Stops all processes (SIGTERM, then SIGKILL after the grace period) and deletes the directory
    * unless keepDirectory was set. Calling it again returns the same promise.
    */
@@ -87,6 +94,13 @@ interface ClusterLayout {
   logger: EnvtestLogger;
 }
 
+/** How kube-apiserver was started, so that it can be started again the same way. */
+interface ApiServerLaunch {
+  /** URL of the apiserver, such as https://127.0.0.1:41234. */
+  server: string;
+  args: readonly string[];
+}
+
 /**
  * Starts etcd, kube-apiserver and kube-controller-manager on free ports on 127.0.0.1 and waits
  * until they are ready. On failure it stops what it started and throws an error that contains
@@ -109,11 +123,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   const started = Date.now();
   let processes: ManagedProcess[] = [];
-  let server = '';
+  let layout: ClusterLayout | undefined;
+  let apiServerLaunch: ApiServerLaunch | undefined;
   try {
     const pkiDirectory = join(directory, 'pki');
     await mkdir(pkiDirectory);
-    const layout: ClusterLayout = {
+    layout = {
       directory,
       binaries,
       helperPath,
@@ -131,7 +146,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
     for (let attempt = 1; ; attempt += 1) {
       try {
-        server = await startProcesses(layout, processes);
+        apiServerLaunch = await startProcesses(layout, processes);
         break;
       } catch (error) {
         await stopAll(processes, stopGracePeriodMs);
@@ -152,11 +167,42 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     throw error;
   }
 
+  const { server } = apiServerLaunch;
+  const startedLayout = layout;
+  const launch = apiServerLaunch;
   logger.info({ server, directory, elapsedMs: Date.now() - started }, 'local cluster ready');
 
   let stopping: Promise<void> | undefined;
+  // A restart in progress; stop() waits for it, so it never races a process being started.
+  let restarting: Promise<void> | undefined;
+  const restartApiServer = (): Promise<void> => {
+    if (stopping !== undefined) {
+      return Promise.reject(new Error('cannot restart kube-apiserver: the cluster is stopping'));
+    }
+    if (restarting !== undefined) {
+      return Promise.reject(new Error('cannot restart kube-apiserver: a restart is running'));
+    }
+    restarting = (async () => {
+      const restartStarted = Date.now();
+      const index = processes.findIndex((child) => child.name === 'kube-apiserver');
+      const running = processes[index];
+      if (running === undefined) throw new Error('kube-apiserver is not among the processes');
+      await running.stop(stopGracePeriodMs);
+      // Go listeners set SO_REUSEADDR, so the port is free again at once. Another program could
+      // take it in this gap; the start then fails with the apiserver's log in the error.
+      await startApiServer(startedLayout, launch, (started) => {
+        processes[index] = started;
+      });
+      logger.info({ server, elapsedMs: Date.now() - restartStarted }, 'kube-apiserver restarted');
+    })().finally(() => {
+      restarting = undefined;
+    });
+    return restarting;
+  };
+
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await restarting?.catch(() => undefined);
       const stopStarted = Date.now();
       await stopAll(processes, stopGracePeriodMs);
       unregisterExitCleanup();
@@ -171,6 +217,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     kubeconfigPath: join(directory, 'kubeconfig'),
     directory,
     binaries,
+    restartApiServer,
     stop,
   };
 }
@@ -192,9 +239,12 @@ async function prepareDirectory(requested: string | undefined): Promise<string> 
 
 /**
  * Starts the processes of one attempt, appending each to processes as soon as it runs so the
- * caller can stop them on failure. Returns the apiserver URL.
+ * caller can stop them on failure. Returns how kube-apiserver was started.
  */
-async function startProcesses(layout: ClusterLayout, processes: ManagedProcess[]): Promise<string> {
+async function startProcesses(
+  layout: ClusterLayout,
+  processes: ManagedProcess[],
+): Promise<ApiServerLaunch> {
   const { binaries, certificates, directory, logger, startTimeoutMs } = layout;
   const etcdClientPort = await findFreePort();
   const etcdPeerPort = await findFreePort();
@@ -222,23 +272,14 @@ async function startProcesses(layout: ClusterLayout, processes: ManagedProcess[]
   logger.info({ url: etcdClientUrl, elapsedMs: Date.now() - phaseStarted }, 'etcd ready');
 
   phaseStarted = Date.now();
-  const apiServer = await startManagedProcess({
-    name: 'kube-apiserver',
-    program: binaries.kubeApiserver,
+  const launch: ApiServerLaunch = {
+    server,
     args: [
       ...apiServerFlags(directory, certificates, etcdClientUrl, apiServerPort),
       ...layout.apiServerFlags,
     ],
-    logPath: join(directory, 'kube-apiserver.log'),
-    helperPath: layout.helperPath,
-  });
-  processes.push(apiServer);
-  await waitUntilReady({
-    process: apiServer,
-    url: `${server}/readyz`,
-    tls: adminTls,
-    timeoutMs: startTimeoutMs,
-  });
+  };
+  await startApiServer(layout, launch, (started) => processes.push(started));
   logger.info({ server, elapsedMs: Date.now() - phaseStarted }, 'kube-apiserver ready');
 
   await writeKubeconfig({
@@ -249,7 +290,7 @@ async function startProcesses(layout: ClusterLayout, processes: ManagedProcess[]
     name: 'envtest',
   });
   if (layout.controllers === undefined) {
-    return server;
+    return launch;
   }
 
   phaseStarted = Date.now();
@@ -285,7 +326,34 @@ async function startProcesses(layout: ClusterLayout, processes: ManagedProcess[]
     });
   }
   logger.info({ elapsedMs: Date.now() - phaseStarted }, 'kube-controller-manager ready');
-  return server;
+  return launch;
+}
+
+/**
+ * Starts kube-apiserver as launch describes and waits until /readyz answers 200. onStarted gets
+ * the process before the wait, so a caller can stop it when the wait fails.
+ */
+async function startApiServer(
+  layout: ClusterLayout,
+  launch: ApiServerLaunch,
+  onStarted?: (apiServer: ManagedProcess) => void,
+): Promise<ManagedProcess> {
+  const { certificates } = layout;
+  const apiServer = await startManagedProcess({
+    name: 'kube-apiserver',
+    program: layout.binaries.kubeApiserver,
+    args: launch.args,
+    logPath: join(layout.directory, 'kube-apiserver.log'),
+    helperPath: layout.helperPath,
+  });
+  onStarted?.(apiServer);
+  await waitUntilReady({
+    process: apiServer,
+    url: `${launch.server}/readyz`,
+    tls: { caCertificatePath: certificates.ca.certificate, client: certificates.admin },
+    timeoutMs: layout.startTimeoutMs,
+  });
+  return apiServer;
 }
 
 function etcdFlags(directory: string, clientUrl: string, peerUrl: string): string[] {
