@@ -91,6 +91,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     problems,
   );
 
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(
+      `LOG_LEVEL "${logLevel}" is invalid; use fatal, error, warn, info, debug, trace or silent`,
+    );
+  }
+  const kubeconfigPath = env.KUBECONFIG || undefined;
+  if (kubeconfigPath && !kubeconfigPath.includes(':') && !existsSync(kubeconfigPath)) {
+    problems.push(`KUBECONFIG "${kubeconfigPath}" does not exist`);
+  }
   const leaderElection = readLeaderElection(env, problems);
   const metricsAddress = parseAddress(env.OPERATOR_METRICS_ADDRESS ?? '127.0.0.1:8080', problems);
 
@@ -98,7 +108,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
   return {
-    kubeconfigPath: env.KUBECONFIG || undefined,
+    kubeconfigPath,
     isc: envTenant
       ? {
           name: env.ISC_TENANT_NAME || 'default',
@@ -116,7 +126,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers,
     resyncSeconds,
     identityProcessingIntervalSeconds,
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel,
     leaderElection,
     metricsAddress,
   };

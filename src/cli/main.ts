@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, readConfig } from '../config.ts';
+import { describeError } from '../errors.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { startOperator } from '../operator.ts';
@@ -87,7 +88,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    const detail = process.env.LOG_LEVEL === 'debug' && error instanceof Error ? error.stack : '';
+    console.error(`isc-sa-operator: ${describeError(error)}${detail ? `\n${detail}` : ''}`);
     process.exitCode = 1;
   },
 );

@@ -63,6 +63,9 @@ export class ServiceAccountController {
   private readonly queue: WorkQueue;
   private readonly waits = new Map<string, number>();
   private readonly pendingDeletes = new Map<string, number>();
+  private readonly pendingUpdates = new Map<string, { attributes: string; sentAt: number }>();
+  /** Last reason logged per key and when, so a lasting failure is logged every few minutes. */
+  private readonly lastLogged = new Map<string, { reason: string; at: number }>();
   private readonly events: EventRecorder;
   private readonly workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -108,8 +111,15 @@ export class ServiceAccountController {
     this.informer.on('add', enqueue);
     this.informer.on('update', enqueue);
     this.informer.on('delete', (resource) => {
-      this.waits.delete(objectKey(resource));
-      this.queue.forget(objectKey(resource));
+      const key = objectKey(resource);
+      this.waits.delete(key);
+      this.lastLogged.delete(key);
+      this.pendingUpdates.delete(resource.metadata.uid ?? '');
+      this.queue.forget(key);
+      // A resource stalled as a duplicate of this one can go ahead now.
+      for (const peer of this.informer.list()) {
+        if (claimsSameAccount(peer, resource)) this.queue.add(objectKey(peer));
+      }
     });
     this.informer.on('error', (error) => this.restartInformer(error));
     this.informer.on('connect', () => this.logger.debug('watch connected'));
@@ -238,6 +248,7 @@ export class ServiceAccountController {
           peers: () => this.informer.list(),
           accountCreateTimeoutMs: this.options.accountCreateTimeoutMs,
           pendingDeletes: this.pendingDeletes,
+          pendingUpdates: this.pendingUpdates,
           now: () => new Date(),
         },
         resource,
@@ -279,7 +290,10 @@ export class ServiceAccountController {
     }
 
     const status = this.nextStatus(resource, view, observed);
-    const previousReason = resource.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+    const logged = this.lastLogged.get(key);
+    const now = Date.now();
+    const shouldLog =
+      logged === undefined || logged.reason !== view.reason || now - logged.at > repeatLogMs;
     try {
       if (!sameStatus(resource.status, status)) await this.resources.patchStatus(resource, status);
     } catch (error) {
@@ -292,11 +306,17 @@ export class ServiceAccountController {
       return;
     }
 
-    if (view.reason !== previousReason) {
+    if (shouldLog) {
+      this.lastLogged.set(key, { reason: view.reason, at: now });
       const fields = { reason: view.reason, message: view.message, ...observed };
       if (view.level === 'error') logger.error(fields, 'reconcile stalled');
       else if (view.level === 'warn') logger.warn(fields, 'reconcile failed; retrying');
-      else logger.info(fields, view.ready ? 'service account ready' : 'reconcile waiting');
+      else {
+        // After a restart, resources already converged before are not news.
+        const stored = resource.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+        const level = stored === view.reason ? 'debug' : 'info';
+        logger[level](fields, view.ready ? 'service account ready' : 'reconcile waiting');
+      }
       if (view.level !== 'info') {
         await this.events.record(resource, {
           type: 'Warning',
@@ -394,6 +414,20 @@ export class ServiceAccountController {
       Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs),
     );
   }
+}
+
+/** How often a reason that persists is logged (and recorded as a Warning Event) again. */
+const repeatLogMs = 5 * 60_000;
+
+function claimsSameAccount(a: ServiceAccount, b: ServiceAccount): boolean {
+  if (a.metadata.uid === b.metadata.uid) return false;
+  const sameId =
+    a.spec.accountId !== undefined &&
+    a.spec.accountId.toLowerCase() === b.spec.accountId?.toLowerCase();
+  const sameName =
+    (a.spec.name ?? a.metadata.name).toLowerCase() ===
+    (b.spec.name ?? b.metadata.name).toLowerCase();
+  return sameId || sameName;
 }
 
 function metricLabels(result: ReconcileResult | { failure: Failure }): [string, string] {

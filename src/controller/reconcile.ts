@@ -1,4 +1,5 @@
 import type { IscApi } from '../isc/api.ts';
+import { isIscError } from '../isc/errors.ts';
 import type { Account } from '../isc/types.ts';
 import type { ServiceAccountResources } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
@@ -15,6 +16,8 @@ export interface ReconcileDeps {
   accountCreateTimeoutMs: number;
   /** Deletes this controller sent and is waiting for, by resource uid and time sent. */
   pendingDeletes: Map<string, number>;
+  /** Attribute updates sent and not yet visible, by resource uid: what was sent, and when. */
+  pendingUpdates: Map<string, { attributes: string; sentAt: number }>;
   now: () => Date;
 }
 
@@ -114,8 +117,9 @@ export async function reconcileServiceAccount(
       reason: 'DuplicateAccountId',
       message:
         `ServiceAccount ${rival.metadata.namespace}/${rival.metadata.name} already claims ` +
-        `account id "${rival.spec.accountId}" or name "${accountNameOf(rival)}"; ` +
-        'choose another accountId and name',
+        (rival.spec.accountId?.toLowerCase() === accountId.toLowerCase()
+          ? `account id "${rival.spec.accountId}"; choose another accountId`
+          : `account name "${accountNameOf(rival)}"; choose another spec.name`),
     });
   }
 
@@ -170,12 +174,24 @@ export async function reconcileServiceAccount(
     }
   }
 
+  const uid = resource.metadata.uid ?? '';
   if (!attributesMatch(account, desired)) {
-    await deps.api.updateAccount(account.id, desired);
+    // ISC applies updates asynchronously; sending the same update again while the first is in
+    // flight would only add calls and Events.
+    const serialized = JSON.stringify(desired);
+    const pending = deps.pendingUpdates.get(uid);
+    const now = deps.now().getTime();
+    const inFlight =
+      pending?.attributes === serialized && now - pending.sentAt < deps.accountCreateTimeoutMs;
     const message = `ISC accepted new attributes for account ${account.id}; waiting until they apply`;
-    events.push({ type: 'Normal', reason: 'UpdatingAccount', message });
+    if (!inFlight) {
+      await deps.api.updateAccount(account.id, desired);
+      deps.pendingUpdates.set(uid, { attributes: serialized, sentAt: now });
+      events.push({ type: 'Normal', reason: 'UpdatingAccount', message });
+    }
     return result({ kind: 'waiting', reason: 'UpdatingAccount', message });
   }
+  deps.pendingUpdates.delete(uid);
 
   if (!account.identityId) {
     await deps.tenant.requestIdentityProcessing();
@@ -285,7 +301,14 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
 
   const accountId = resource.spec.accountId;
   const observeOnly = resource.spec.managementPolicy === 'ObserveOnly';
-  if (observeOnly || !wantsDeletion(resource) || !resource.status?.accountOwned || !accountId) {
+  // A create this resource sent makes the account its own, even before ISC shows it.
+  const requestedAt = resource.status?.accountCreateRequestedAt;
+  const createInFlight =
+    requestedAt !== undefined &&
+    requestedAt !== null &&
+    deps.now().getTime() - Date.parse(requestedAt) < deps.accountCreateTimeoutMs;
+  const owned = resource.status?.accountOwned === true || createInFlight;
+  if (observeOnly || !wantsDeletion(resource) || !owned || !accountId) {
     return release(
       'OrphanedAccount',
       'left the ISC account in place (deletionPolicy Orphan, managementPolicy ObserveOnly, or ' +
@@ -295,7 +318,31 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
 
   const { source } = await deps.tenant.ensure();
   const account = await deps.api.findAccount(source.id, accountId);
+  if (!account && createInFlight && !resource.status?.accountOwned) {
+    return {
+      outcome: {
+        kind: 'waiting',
+        reason: 'DeletingAccount',
+        message:
+          `the create sent at ${requestedAt} may still take effect; waiting for account ` +
+          `${accountId} to delete it`,
+      },
+      observed,
+      events,
+    };
+  }
   if (!account) return release('DeletedAccount', `account ${accountId} is gone from ISC`);
+
+  // Record that the awaited create arrived, so that the account's absence after the delete
+  // reads as "deleted", not as "create still pending", also after a restart.
+  if (!resource.status?.accountOwned) {
+    const marked = await deps.resources.patchStatus(resource, {
+      accountOwned: true,
+      accountCreateRequestedAt: null,
+    });
+    resource.metadata.resourceVersion = marked.metadata.resourceVersion;
+    resource.status = { ...resource.status, accountOwned: true, accountCreateRequestedAt: null };
+  }
 
   const uid = resource.metadata.uid ?? '';
   const sentAt = deps.pendingDeletes.get(uid);
@@ -346,7 +393,21 @@ async function createAccount(
   });
   resource.metadata.resourceVersion = marked.metadata.resourceVersion;
   resource.status = { ...resource.status, accountCreateRequestedAt: now.toISOString() };
-  await deps.api.createAccount(sourceId, attributes);
+  try {
+    await deps.api.createAccount(sourceId, attributes);
+  } catch (error) {
+    // Only an answer that says ISC did not act (4xx) clears the marker; after a timeout or 5xx
+    // the create may still happen, so the marker stays and the next reconcile waits for it.
+    if (isIscError(error) && error.kind !== 'transient') {
+      deps.tenant.invalidate();
+      const cleared = await deps.resources.patchStatus(resource, {
+        accountCreateRequestedAt: null,
+      });
+      resource.metadata.resourceVersion = cleared.metadata.resourceVersion;
+      resource.status = { ...resource.status, accountCreateRequestedAt: null };
+    }
+    throw error;
+  }
   return {
     kind: 'waiting',
     reason: 'CreatingAccount',
@@ -364,17 +425,22 @@ function findRival(
   resource: ServiceAccount,
   peers: readonly ServiceAccount[],
 ): ServiceAccount | undefined {
-  const name = accountNameOf(resource);
-  const created = (r: ServiceAccount) => String(r.metadata.creationTimestamp ?? '');
+  // ISC compares ids and names without regard to case, so "sa-001" and "SA-001" collide.
+  const name = accountNameOf(resource).toLowerCase();
+  const accountId = resource.spec.accountId?.toLowerCase();
+  // The informer hands out Date objects, a raw read gives strings: compare instants.
+  const created = (r: ServiceAccount) => new Date(r.metadata.creationTimestamp ?? 0).getTime();
   return peers
     .filter(
       (peer) => peer.metadata.uid !== resource.metadata.uid && !peer.metadata.deletionTimestamp,
     )
     .filter(
-      (peer) => peer.spec.accountId === resource.spec.accountId || accountNameOf(peer) === name,
+      (peer) =>
+        (accountId !== undefined && peer.spec.accountId?.toLowerCase() === accountId) ||
+        accountNameOf(peer).toLowerCase() === name,
     )
     .filter((peer) => {
-      const order = created(peer).localeCompare(created(resource));
+      const order = created(peer) - created(resource);
       // The older claim wins; equal timestamps fall back to the key so that exactly one wins.
       if (order !== 0) return order < 0;
       return (
@@ -382,5 +448,5 @@ function findRival(
         `${resource.metadata.namespace}/${resource.metadata.name}`
       );
     })
-    .sort((a, b) => created(a).localeCompare(created(b)))[0];
+    .sort((a, b) => created(a) - created(b))[0];
 }

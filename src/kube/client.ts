@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApiException,
   CoreV1Api,
@@ -18,11 +21,25 @@ import {
   version,
 } from './types.ts';
 
-/** Loads a kubeconfig file when given, else in-cluster config or $KUBECONFIG / ~/.kube/config. */
+/**
+ * Loads a kubeconfig file when given, else $KUBECONFIG, ~/.kube/config or the in-cluster
+ * configuration. Throws when none exists, instead of client-node's fallback to an unsecured
+ * localhost:8080 that fails on every call.
+ */
 export function loadKubeConfig(path?: string): KubeConfig {
   const config = new KubeConfig();
-  if (path) config.loadFromFile(path);
-  else config.loadFromDefault();
+  if (path) {
+    config.loadFromFile(path);
+    return config;
+  }
+  const defaultFile = join(homedir(), '.kube', 'config');
+  const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  if (!process.env.KUBECONFIG && !existsSync(defaultFile) && !inCluster) {
+    throw new Error(
+      `no Kubernetes configuration found: set KUBECONFIG, create ${defaultFile}, or run in a pod`,
+    );
+  }
+  config.loadFromDefault();
   return config;
 }
 
@@ -116,7 +133,17 @@ export class ServiceAccountResources {
   }
 
   async readSecretValue(namespace: string, name: string, key: string): Promise<string> {
-    const secret = await this.core.readNamespacedSecret({ namespace, name });
+    let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
+    try {
+      secret = await this.core.readNamespacedSecret({ namespace, name });
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) {
+        throw new Error(
+          `Secret ${namespace}/${name} does not exist; create it with keys clientId and clientSecret`,
+        );
+      }
+      throw error;
+    }
     const encoded = secret.data?.[key];
     if (encoded === undefined) {
       throw new Error(`Secret ${namespace}/${name} has no key ${key}`);

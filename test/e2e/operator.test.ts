@@ -313,6 +313,44 @@ test('deletion removes an owned account', async () => {
   assert.is(account, undefined, 'the account outlived its resource');
 });
 
+test('deletion during a slow create removes the account', async () => {
+  const source = await serviceAccountSource();
+  emulator.setFaults({ taskDelayMs: { accountCreate: 3_000 } });
+  try {
+    await createResource('short-lived', { accountId: 'SA-150', email: 'short@example.com' });
+    await waitFor('the create request', async () => {
+      const resource = await getResource('short-lived');
+      return resource.status?.accountCreateRequestedAt ? resource : undefined;
+    });
+    await deleteResource('short-lived');
+  } finally {
+    emulator.clearFaults();
+  }
+  assert.is(
+    await isc.findAccount(source.id, 'SA-150'),
+    undefined,
+    'the account outlived its resource',
+  );
+});
+
+test('one spec change sends one update', async () => {
+  emulator.clearCalls();
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'audit01',
+    body: [{ op: 'replace', path: '/spec/purpose', value: 'Automate the quarterly audit report' }],
+  });
+  const before = await getResource('audit01');
+  await waitReady('audit01', before.metadata!.generation);
+  const updates = emulator.calls.filter(
+    (call) => call.clientId === operatorClient.clientId && call.method === 'PUT',
+  );
+  assert.is(updates.length, 1, `account updates sent: ${updates.length}`);
+});
+
 test('orphan policy keeps the account', async () => {
   await createResource('orphan-me', {
     accountId: 'SA-100',

@@ -1,0 +1,234 @@
+/**
+ * Reconcile decisions with stubbed ISC and Kubernetes clients: which calls are made and what the
+ * status markers become. The end-to-end suite covers the same paths against real servers.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type ReconcileDeps, reconcileServiceAccount } from '../../src/controller/reconcile.ts';
+import { IscApiError, IscNetworkError } from '../../src/isc/errors.ts';
+import type { Account } from '../../src/isc/types.ts';
+import type { ServiceAccount, ServiceAccountStatus } from '../../src/kube/types.ts';
+
+interface Recorder {
+  calls: string[];
+  statusPatches: ServiceAccountStatus[];
+}
+
+function resource(overrides: Partial<ServiceAccount> = {}): ServiceAccount {
+  return {
+    apiVersion: 'isc.sailpoint/v1alpha1',
+    kind: 'ServiceAccount',
+    metadata: {
+      name: 'audit01',
+      namespace: 'default',
+      uid: '11111111-2222-3333-4444-555555555555',
+      resourceVersion: '1',
+      generation: 1,
+      creationTimestamp: new Date('2026-01-01T00:00:00Z'),
+      finalizers: ['isc.sailpoint/account-cleanup'],
+    },
+    spec: { accountId: 'SA-001', email: 'admin@example.com', purpose: 'Audit' },
+    ...overrides,
+  };
+}
+
+function deps(
+  recorder: Recorder,
+  options: {
+    account?: Account;
+    createError?: Error;
+    peers?: ServiceAccount[];
+  } = {},
+): ReconcileDeps {
+  const source = { id: 'source-1', name: 'Service Accounts' };
+  const accountSchema = {
+    id: 'schema-1',
+    name: 'account',
+    attributes: ['id', 'name', 'e-mail', 'purpose'].map((name) => ({
+      name,
+      type: 'STRING' as const,
+    })),
+  };
+  return {
+    resources: {
+      patchStatus: async (target: ServiceAccount, status: ServiceAccountStatus) => {
+        recorder.statusPatches.push(status);
+        return { ...target, metadata: { ...target.metadata, resourceVersion: 'next' } };
+      },
+      patchSpec: async () => {
+        recorder.calls.push('patchSpec');
+        return resource();
+      },
+      setFinalizers: async () => {
+        recorder.calls.push('setFinalizers');
+        return resource();
+      },
+    } as unknown as ReconcileDeps['resources'],
+    api: {
+      findAccount: async () => {
+        recorder.calls.push('findAccount');
+        return options.account;
+      },
+      createAccount: async () => {
+        recorder.calls.push('createAccount');
+        if (options.createError) throw options.createError;
+        return { id: 'task-1' };
+      },
+      updateAccount: async () => {
+        recorder.calls.push('updateAccount');
+      },
+      getIdentity: async (id: string) => ({
+        id,
+        name: 'audit01',
+        attributes: { email: 'admin@example.com' },
+      }),
+      deleteAccount: async () => {
+        recorder.calls.push('deleteAccount');
+        return true;
+      },
+    } as unknown as ReconcileDeps['api'],
+    tenant: {
+      ensure: async () => ({ source, accountSchema, identityProfile: { id: 'p' } }),
+      observe: async () => ({ source, accountSchema }),
+      invalidate: () => recorder.calls.push('invalidate'),
+      requestIdentityProcessing: async () => {
+        recorder.calls.push('process');
+        return true;
+      },
+    } as unknown as ReconcileDeps['tenant'],
+    peers: () => options.peers ?? [],
+    accountCreateTimeoutMs: 600_000,
+    pendingDeletes: new Map(),
+    pendingUpdates: new Map(),
+    now: () => new Date('2026-01-01T01:00:00Z'),
+  };
+}
+
+function account(attributes: Record<string, string>): Account {
+  return {
+    id: 'account-1',
+    name: 'audit01',
+    nativeIdentity: 'SA-001',
+    sourceId: 'source-1',
+    identityId: 'identity-1',
+    attributes,
+  };
+}
+
+const current = { id: 'SA-001', name: 'audit01', 'e-mail': 'admin@example.com', purpose: 'Audit' };
+
+test('create marks status before sending', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const { outcome } = await reconcileServiceAccount(deps(recorder), resource());
+  assert.is(outcome.kind, 'waiting');
+  assert.equal(recorder.calls, ['findAccount', 'createAccount']);
+  assert.type(recorder.statusPatches[0]?.accountCreateRequestedAt, 'string');
+});
+
+test('rejected create clears the marker', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const rejection = new IscApiError({
+    status: 400,
+    method: 'POST',
+    path: '/v2025/accounts',
+    detail: { messages: ['The source does not exist.'] },
+  });
+  try {
+    await reconcileServiceAccount(deps(recorder, { createError: rejection }), resource());
+    assert.unreachable('the rejection was swallowed');
+  } catch (error) {
+    assert.is(error, rejection);
+  }
+  assert.is(recorder.statusPatches.at(-1)?.accountCreateRequestedAt, null);
+  assert.ok(recorder.calls.includes('invalidate'), 'the tenant cache was kept after a 400');
+});
+
+test('timed-out create keeps the marker', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const timeout = new IscNetworkError('POST', '/v2025/accounts', { code: 'ETIMEDOUT' });
+  try {
+    await reconcileServiceAccount(deps(recorder, { createError: timeout }), resource());
+  } catch {
+    // expected
+  }
+  assert.is(recorder.statusPatches.length, 1);
+  assert.type(recorder.statusPatches[0]?.accountCreateRequestedAt, 'string');
+});
+
+test('pending create is waited for, not resent', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const pending = resource({ status: { accountCreateRequestedAt: '2026-01-01T00:59:00Z' } });
+  const { outcome } = await reconcileServiceAccount(deps(recorder), pending);
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForAccount');
+  assert.not.ok(recorder.calls.includes('createAccount'));
+});
+
+test('update is sent once while in flight', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account({ ...current, purpose: 'Old' }) });
+  const owned = resource({ status: { accountOwned: true } });
+  await reconcileServiceAccount(context, owned);
+  await reconcileServiceAccount(context, owned);
+  assert.equal(
+    recorder.calls.filter((call) => call === 'updateAccount'),
+    ['updateAccount'],
+  );
+});
+
+test('foreign account is not touched', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account({ ...current, purpose: 'Theirs' }) });
+  const { outcome } = await reconcileServiceAccount(context, resource());
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'AccountNotOwned');
+  assert.not.ok(recorder.calls.includes('updateAccount'));
+});
+
+test('rival ids differing in case collide', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const older = resource({
+    metadata: {
+      ...resource().metadata,
+      name: 'first',
+      uid: 'older',
+      creationTimestamp: new Date('2025-01-01'),
+    },
+    spec: { accountId: 'sa-001', email: 'x@example.com' },
+  });
+  const { outcome } = await reconcileServiceAccount(deps(recorder, { peers: [older] }), resource());
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'DuplicateAccountId');
+  assert.equal(recorder.calls, []);
+});
+
+test('deletion waits for an in-flight create', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const deleting = resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    status: { accountCreateRequestedAt: '2026-01-01T00:59:00Z' },
+  });
+  const { outcome } = await reconcileServiceAccount(deps(recorder), deleting);
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'DeletingAccount');
+  assert.not.ok(recorder.calls.includes('setFinalizers'), 'the finalizer was released early');
+});
+
+test('deletion removes an owned account', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const deleting = resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    status: { accountOwned: true },
+  });
+  await reconcileServiceAccount(deps(recorder, { account: account(current) }), deleting);
+  assert.ok(recorder.calls.includes('deleteAccount'));
+});
+
+test('orphan policy releases without deleting', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const deleting = resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    spec: { ...resource().spec, deletionPolicy: 'Orphan' },
+    status: { accountOwned: true },
+  });
+  await reconcileServiceAccount(deps(recorder, { account: account(current) }), deleting);
+  assert.equal(recorder.calls, ['setFinalizers']);
+});
+
+test.run();
