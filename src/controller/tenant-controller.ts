@@ -1,7 +1,12 @@
-import { ApiException, type KubeConfig, makeInformer } from '@kubernetes/client-node';
+import { type KubeConfig, makeInformer } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
-import { isConflict, ServiceAccountResources, TenantResources } from '../kube/client.ts';
+import {
+  isConflict,
+  SecretUnusableError,
+  ServiceAccountResources,
+  TenantResources,
+} from '../kube/client.ts';
 import {
   defaultTenantAnnotation,
   group,
@@ -266,15 +271,9 @@ export class TenantController {
       try {
         return await this.secrets.readSecretValue(ref.namespace, ref.name, key);
       } catch (error) {
-        if (error instanceof ApiException && error.code === 404) {
-          throw new SecretProblem(
-            'SecretNotFound',
-            `Secret ${ref.namespace}/${ref.name} does not exist; create it with keys clientId ` +
-              'and clientSecret',
-          );
-        }
-        if (error instanceof ApiException) throw error;
-        throw new SecretProblem('SecretInvalid', describeError(error));
+        if (error instanceof SecretUnusableError)
+          throw new SecretProblem(error.reason, error.message);
+        throw error;
       }
     };
     return {

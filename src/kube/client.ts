@@ -138,7 +138,8 @@ export class ServiceAccountResources {
       secret = await this.core.readNamespacedSecret({ namespace, name });
     } catch (error) {
       if (error instanceof ApiException && error.code === 404) {
-        throw new Error(
+        throw new SecretUnusableError(
+          'SecretNotFound',
           `Secret ${namespace}/${name} does not exist; create it with keys clientId and clientSecret`,
         );
       }
@@ -146,9 +147,23 @@ export class ServiceAccountResources {
     }
     const encoded = secret.data?.[key];
     if (encoded === undefined) {
-      throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+      throw new SecretUnusableError(
+        'SecretKeyMissing',
+        `Secret ${namespace}/${name} has no key ${key}; it needs clientId and clientSecret`,
+      );
     }
     return Buffer.from(encoded, 'base64').toString('utf8');
+  }
+}
+
+/** A credentials Secret that is missing or lacks a key; `reason` is a condition reason. */
+export class SecretUnusableError extends Error {
+  readonly reason: 'SecretNotFound' | 'SecretKeyMissing';
+
+  constructor(reason: 'SecretNotFound' | 'SecretKeyMissing', message: string) {
+    super(message);
+    this.name = 'SecretUnusableError';
+    this.reason = reason;
   }
 }
 

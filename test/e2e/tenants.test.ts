@@ -1,0 +1,262 @@
+/**
+ * Tenant resources end to end: two emulated tenants served by one operator process configured
+ * only through Tenant resources, the default tenant, preflight failures and Secret rotation.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
+import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
+import { IscApi } from '../../src/isc/api.ts';
+import { IscClient } from '../../src/isc/client.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
+import { installCrds } from '../../src/kube/crds.ts';
+import {
+  group,
+  type ServiceAccount,
+  serviceAccountPlural,
+  type Tenant,
+  version,
+} from '../../src/kube/types.ts';
+import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { waitFor } from '../support/wait.ts';
+
+const production = { clientId: 'prod-operator', clientSecret: `p-${crypto.randomUUID()}` };
+const sandbox = { clientId: 'sandbox-operator', clientSecret: `s-${crypto.randomUUID()}` };
+const helpdesk = {
+  clientId: 'helpdesk-operator',
+  clientSecret: `h-${crypto.randomUUID()}`,
+  identityId: 'a0000000000000000000000000000001',
+};
+
+let cluster: LocalCluster;
+let productionTenant: RunningEmulator;
+let sandboxTenant: RunningEmulator;
+let kubeConfig: KubeConfig;
+let customObjects: CustomObjectsApi;
+let core: CoreV1Api;
+let operator: OperatorProcess;
+
+test.before(async () => {
+  cluster = await startLocalCluster();
+  productionTenant = await startEmulator({
+    clients: [production, helpdesk],
+    asyncDelayMs: 100,
+    fixtures: {
+      identities: [
+        {
+          id: helpdesk.identityId,
+          alias: 'helpdesk.bot',
+          email: 'helpdesk@example.com',
+          firstname: 'helpdesk',
+          lastname: 'bot',
+          capabilities: ['HELPDESK'],
+        },
+      ],
+    },
+  });
+  sandboxTenant = await startEmulator({ clients: [sandbox], asyncDelayMs: 100 });
+  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+  customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+  core = kubeConfig.makeApiClient(CoreV1Api);
+  await installCrds(kubeConfig);
+  await core.createNamespace({ body: { metadata: { name: 'isc-system' } } });
+  for (const [name, credential] of [
+    ['production', production],
+    ['sandbox', sandbox],
+    ['helpdesk', helpdesk],
+  ] as const) {
+    await core.createNamespacedSecret({
+      namespace: 'isc-system',
+      body: {
+        metadata: { name },
+        stringData: { clientId: credential.clientId, clientSecret: credential.clientSecret },
+      },
+    });
+  }
+  operator = startOperatorProcess({
+    KUBECONFIG: cluster.kubeconfigPath,
+    OPERATOR_RESYNC_SECONDS: '3',
+    ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
+    OPERATOR_METRICS_ADDRESS: 'off',
+    LOG_LEVEL: 'debug',
+  });
+});
+
+test.after(async () => {
+  await operator?.stop();
+  await productionTenant?.close();
+  await sandboxTenant?.close();
+  await cluster?.stop();
+});
+
+async function createTenant(name: string, baseUrl: string, secret: string, annotations = {}) {
+  await customObjects.createClusterCustomObject({
+    group,
+    version,
+    plural: 'tenants',
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name, annotations },
+      spec: { baseUrl, credentialsSecretRef: { namespace: 'isc-system', name: secret } },
+    },
+  });
+}
+
+async function getTenant(name: string): Promise<Tenant> {
+  return customObjects.getClusterCustomObject({ group, version, plural: 'tenants', name });
+}
+
+async function tenantReason(name: string, reason: string): Promise<Tenant> {
+  return waitFor(`Tenant ${name} to report ${reason}`, async () => {
+    const tenant = await getTenant(name);
+    const ready = tenant.status?.conditions?.find((condition) => condition.type === 'Ready');
+    return ready?.reason === reason ? tenant : undefined;
+  });
+}
+
+async function createServiceAccount(name: string, spec: Record<string, unknown>) {
+  await customObjects.createNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    body: { apiVersion: `${group}/${version}`, kind: 'ServiceAccount', metadata: { name }, spec },
+  });
+}
+
+async function serviceAccountReason(name: string, reason: string): Promise<ServiceAccount> {
+  return waitFor(
+    `${name} to report ${reason}`,
+    async () => {
+      const resource: ServiceAccount = await customObjects.getNamespacedCustomObject({
+        group,
+        version,
+        namespace: 'default',
+        plural: serviceAccountPlural,
+        name,
+      });
+      const ready = resource.status?.conditions?.find((condition) => condition.type === 'Ready');
+      return ready?.reason === reason ? resource : undefined;
+    },
+    90_000,
+  );
+}
+
+function apiOf(emulator: RunningEmulator, credential: { clientId: string; clientSecret: string }) {
+  return new IscApi(
+    new IscClient({ baseUrl: emulator.url, ...credential, logger: pino({ level: 'silent' }) }),
+  );
+}
+
+test('tenants connect and report their source', async () => {
+  await createTenant('default', productionTenant.url, 'production');
+  await createTenant('sandbox', sandboxTenant.url, 'sandbox');
+  const ready = await tenantReason('default', 'Connected');
+  assert.type(ready.status?.sourceId, 'string');
+  assert.type(ready.status?.identityProfileId, 'string');
+  assert.equal(ready.status?.capabilities, ['ORG_ADMIN']);
+  assert.equal(ready.status?.problems, []);
+  const source = await apiOf(productionTenant, production).findSourceByName('Service Accounts');
+  assert.is(source?.id, ready.status?.sourceId);
+  await tenantReason('sandbox', 'Connected');
+});
+
+test('accounts land in the referenced tenant', async () => {
+  await createServiceAccount('prod-bot', { accountId: 'SA-P1', email: 'prod@example.com' });
+  await createServiceAccount('sandbox-bot', {
+    accountId: 'SA-S1',
+    email: 'sandbox@example.com',
+    tenantRef: { name: 'sandbox' },
+  });
+  const prod = await serviceAccountReason('prod-bot', 'Converged');
+  const sand = await serviceAccountReason('sandbox-bot', 'Converged');
+  assert.is(prod.status?.tenant, 'default');
+  assert.is(sand.status?.tenant, 'sandbox');
+
+  const prodApi = apiOf(productionTenant, production);
+  const sandApi = apiOf(sandboxTenant, sandbox);
+  const prodSource = (await prodApi.findSourceByName('Service Accounts'))!;
+  const sandSource = (await sandApi.findSourceByName('Service Accounts'))!;
+  assert.ok(await prodApi.findAccount(prodSource.id, 'SA-P1'), 'SA-P1 missing in production');
+  assert.ok(await sandApi.findAccount(sandSource.id, 'SA-S1'), 'SA-S1 missing in sandbox');
+  assert.is(await prodApi.findAccount(prodSource.id, 'SA-S1'), undefined, 'SA-S1 leaked');
+  assert.is(await sandApi.findAccount(sandSource.id, 'SA-P1'), undefined, 'SA-P1 leaked');
+});
+
+test('missing tenant is reported', async () => {
+  await createServiceAccount('lost-bot', {
+    accountId: 'SA-L1',
+    email: 'lost@example.com',
+    tenantRef: { name: 'nowhere' },
+  });
+  const lost = await serviceAccountReason('lost-bot', 'TenantNotFound');
+  const ready = lost.status?.conditions?.find((condition) => condition.type === 'Ready');
+  assert.match(ready!.message, 'Tenant "nowhere" does not exist');
+});
+
+test('missing Secret is reported', async () => {
+  await createTenant('no-secret', sandboxTenant.url, 'does-not-exist');
+  const tenant = await tenantReason('no-secret', 'SecretNotFound');
+  const ready = tenant.status?.conditions?.find((condition) => condition.type === 'Ready');
+  assert.match(ready!.message, 'isc-system/does-not-exist');
+});
+
+test('preflight names a missing user level', async () => {
+  await createTenant('helpdesk', productionTenant.url, 'helpdesk');
+  const tenant = await tenantReason('helpdesk', 'PreflightFailed');
+  assert.equal(tenant.status?.capabilities, ['HELPDESK']);
+  assert.match(tenant.status?.problems?.join(' ') ?? '', 'needs ORG_ADMIN');
+
+  await createServiceAccount('blocked-bot', {
+    accountId: 'SA-H1',
+    email: 'blocked@example.com',
+    tenantRef: { name: 'helpdesk' },
+  });
+  const blocked = await serviceAccountReason('blocked-bot', 'TenantNotReady');
+  const ready = blocked.status?.conditions?.find((condition) => condition.type === 'Ready');
+  assert.match(ready!.message, 'ORG_ADMIN');
+});
+
+test('rotated Secret is picked up', async () => {
+  await core.patchNamespacedSecret(
+    {
+      namespace: 'isc-system',
+      name: 'sandbox',
+      body: { stringData: { clientSecret: 'revoked' } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  await tenantReason('sandbox', 'Unauthorized');
+  await core.patchNamespacedSecret(
+    {
+      namespace: 'isc-system',
+      name: 'sandbox',
+      body: { stringData: { clientSecret: sandbox.clientSecret } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  await tenantReason('sandbox', 'Connected');
+});
+
+test('operator log has no tenant secret', () => {
+  const output = operator.output();
+  for (const credential of [production, sandbox, helpdesk]) {
+    assert.not.ok(output.includes(credential.clientSecret), `${credential.clientId} secret logged`);
+  }
+});
+
+test('emulators saw no contract violation', () => {
+  assert.equal(productionTenant.contractViolations, []);
+  assert.equal(sandboxTenant.contractViolations, []);
+});
+
+test.run();
