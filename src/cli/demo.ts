@@ -14,7 +14,13 @@ import { startEmulator } from '../emulator/server.ts';
 import { ensureKubeBinaries, startLocalCluster } from '../envtest/index.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { installCrds } from '../kube/crds.ts';
-import { group, type ServiceAccount, serviceAccountPlural, version } from '../kube/types.ts';
+import {
+  group,
+  type ServiceAccount,
+  serviceAccountPlural,
+  tenantPlural,
+  version,
+} from '../kube/types.ts';
 import { createLogger } from '../log.ts';
 import { startOperator } from '../operator.ts';
 import { projectPath } from '../paths.ts';
@@ -79,15 +85,14 @@ export async function runDemo(argv: string[]): Promise<number> {
     const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
     await installCrds(kubeConfig);
     await createCredentialsSecret(kubeConfig, clientSecret);
+    await createTenant(kubeConfig, emulator.url);
     progress(
-      `installed the CRD and Secret ${demoCredentialsSecret.namespace}/` +
-        `${demoCredentialsSecret.name} with the emulator's credential`,
+      `installed the CRDs, the Secret ${demoCredentialsSecret.namespace}/` +
+        `${demoCredentialsSecret.name} and the Tenant "default" pointing at the emulator`,
     );
 
     const operatorLog = join(demoDirectory, 'operator.log');
     const config = readConfig({
-      ISC_BASE_URL: emulator.url,
-      ISC_CREDENTIALS_SECRET: `${demoCredentialsSecret.namespace}/${demoCredentialsSecret.name}`,
       ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '2',
       OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
       OPERATOR_LEADER_ELECTION: 'false',
@@ -116,7 +121,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     console.log(`
 The demo keeps running. In another terminal:
   export KUBECONFIG=${cluster.kubeconfigPath}
-  ${binaries.kubectl} get iscsa -A
+  ${binaries.kubectl} get isc -A          # Tenants and ServiceAccounts
+  ${binaries.kubectl} describe iscsa audit01
   ${binaries.kubectl} edit iscsa audit01
   curl -s ${emulator.url}/__admin/state
 Press Ctrl-C to stop everything.`);
@@ -140,6 +146,20 @@ async function createCredentialsSecret(
     body: {
       metadata: { name: demoCredentialsSecret.name },
       stringData: { clientId: demoClientId, clientSecret },
+    },
+  });
+}
+
+async function createTenant(kubeConfig: KubeConfig, baseUrl: string): Promise<void> {
+  await kubeConfig.makeApiClient(CustomObjectsApi).createClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name: 'default' },
+      spec: { baseUrl, credentialsSecretRef: demoCredentialsSecret },
     },
   });
 }
