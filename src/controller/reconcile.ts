@@ -123,12 +123,17 @@ export async function reconcileServiceAccount(
     });
   }
 
-  const { source, accountSchema } = await deps.tenant.ensure();
-
-  const schemaNames = new Set(accountSchema.attributes.map((attribute) => attribute.name));
-  const unknown = Object.keys(resource.spec.attributes ?? {}).filter(
-    (name) => !schemaNames.has(name),
-  );
+  let { source, accountSchema } = await deps.tenant.ensure();
+  let schemaNames = new Set(accountSchema.attributes.map((attribute) => attribute.name));
+  const unknownAttributes = () =>
+    Object.keys(resource.spec.attributes ?? {}).filter((name) => !schemaNames.has(name));
+  if (unknownAttributes().length > 0) {
+    // The cached schema may predate an attribute someone just added: read it again once.
+    deps.tenant.invalidate();
+    ({ source, accountSchema } = await deps.tenant.ensure());
+    schemaNames = new Set(accountSchema.attributes.map((attribute) => attribute.name));
+  }
+  const unknown = unknownAttributes();
   if (unknown.length > 0) {
     return result({
       kind: 'stalled',
@@ -175,7 +180,7 @@ export async function reconcileServiceAccount(
   }
 
   const uid = resource.metadata.uid ?? '';
-  if (!attributesMatch(account, desired)) {
+  if (!attributesMatch(account, desired, schemaNames)) {
     // ISC applies updates asynchronously; sending the same update again while the first is in
     // flight would only add calls and Events.
     const serialized = JSON.stringify(desired);
@@ -249,7 +254,7 @@ async function observe(deps: ReconcileDeps, resource: ServiceAccount): Promise<R
     });
   }
 
-  const { source } = await deps.tenant.observe();
+  const { source, accountSchema } = await deps.tenant.observe();
   const account = await deps.api.findAccount(source.id, accountId);
   if (!account) {
     return result({
@@ -263,7 +268,8 @@ async function observe(deps: ReconcileDeps, resource: ServiceAccount): Promise<R
 
   const desired = desiredAccountAttributes(resource);
   const current = account.attributes ?? {};
-  const differing = Object.keys(desired).filter((name) => (current[name] ?? '') !== desired[name]);
+  const names = new Set([...accountSchema.attributes.map((a) => a.name), ...Object.keys(desired)]);
+  const differing = [...names].filter((name) => (current[name] ?? '') !== (desired[name] ?? ''));
   const drift =
     differing.length > 0
       ? `ISC differs from the spec in ${differing.join(', ')}`
@@ -415,9 +421,18 @@ async function createAccount(
   };
 }
 
-function attributesMatch(account: Account, desired: Record<string, string>): boolean {
+/**
+ * Compares every attribute of the account schema, so that an attribute removed from the spec,
+ * or set by hand in ISC, counts as a difference. Attributes outside the schema are ISC's own.
+ */
+function attributesMatch(
+  account: Account,
+  desired: Record<string, string>,
+  schemaNames: ReadonlySet<string>,
+): boolean {
   const current = account.attributes ?? {};
-  return Object.entries(desired).every(([name, value]) => (current[name] ?? '') === value);
+  const names = new Set([...schemaNames, ...Object.keys(desired)]);
+  return [...names].every((name) => (current[name] ?? '') === (desired[name] ?? ''));
 }
 
 /** The oldest other resource that claims the same account id or account name, if any. */

@@ -354,10 +354,7 @@ test('attributes update reaches account', async () => {
   assert.is((await findAccount('LC-001'))?.attributes?.team, 'security');
 });
 
-// TODO: skipped because it fails. The operator compares only the attributes that the spec names,
-// so an attribute removed from spec.attributes stays in ISC until another field changes and the
-// full PUT drops it. Enable the test once the reconcile compares the schema's attributes too.
-test.skip('removed attribute leaves account', async () => {
+test('removed attribute leaves account', async () => {
   await createResource('default', 'attribute-removal', {
     accountId: 'LC-002',
     email: 'removal@example.com',
