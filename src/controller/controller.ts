@@ -7,6 +7,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
+import { IscAmbiguousError } from '../isc/errors.ts';
+import type { Account } from '../isc/types.ts';
 import { isConflict, ServiceAccountResources } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
 import {
@@ -21,6 +23,7 @@ import {
   version,
 } from '../kube/types.ts';
 import type { OperatorMetrics } from '../metrics.ts';
+import type { AccountIndex } from './account-index.ts';
 import { setCondition } from './conditions.ts';
 import { classifyFailure, type Failure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
@@ -64,6 +67,9 @@ export class ServiceAccountController {
   private readonly waits = new Map<string, number>();
   private readonly pendingDeletes = new Map<string, number>();
   private readonly pendingUpdates = new Map<string, { attributes: string; sentAt: number }>();
+  private readonly verifiedIdentities = new Map<string, string>();
+  /** Keys queued by the periodic resync, which read accounts from the per-resync snapshot. */
+  private readonly resyncKeys = new Set<string>();
   /** Last reason logged per key and when, so a lasting failure is logged every few minutes. */
   private readonly lastLogged = new Map<string, { reason: string; at: number }>();
   private readonly events: EventRecorder;
@@ -115,6 +121,8 @@ export class ServiceAccountController {
       this.waits.delete(key);
       this.lastLogged.delete(key);
       this.pendingUpdates.delete(resource.metadata.uid ?? '');
+      this.verifiedIdentities.delete(resource.metadata.uid ?? '');
+      this.resyncKeys.delete(key);
       this.queue.forget(key);
       // A resource stalled as a duplicate of this one can go ahead now.
       for (const peer of this.informer.list()) {
@@ -125,6 +133,8 @@ export class ServiceAccountController {
     this.informer.on('connect', () => this.logger.debug('watch connected'));
 
     await this.startInformer();
+    // The first round after a start is a resync too: one paged read per tenant.
+    this.resync();
     for (let i = 0; i < this.options.workers; i++) this.workers.push(this.work());
     this.resyncTimer = setInterval(() => this.resync(), this.options.resyncMs);
     this.resyncTimer.unref();
@@ -188,8 +198,14 @@ export class ServiceAccountController {
     return Math.min(500 * 2 ** this.informerFailures, 30_000);
   }
 
+  /** Queues every resource, reading each tenant's accounts once in pages for the whole round. */
   private resync(): void {
-    for (const resource of this.informer.list()) this.queue.add(objectKey(resource));
+    this.registry.invalidateAccountSnapshots();
+    for (const resource of this.informer.list()) {
+      const key = objectKey(resource);
+      this.resyncKeys.add(key);
+      this.queue.add(key);
+    }
   }
 
   private async work(): Promise<void> {
@@ -226,6 +242,7 @@ export class ServiceAccountController {
     }
 
     const started = performance.now();
+    const fromResync = this.resyncKeys.delete(key);
     // An account stays in the tenant it was created in, even if the default tenant changes.
     const tenantName = resource.spec.tenantRef?.name ?? resource.status?.tenant;
     const tenant = this.registry.resolve(tenantName);
@@ -249,6 +266,8 @@ export class ServiceAccountController {
           accountCreateTimeoutMs: this.options.accountCreateTimeoutMs,
           pendingDeletes: this.pendingDeletes,
           pendingUpdates: this.pendingUpdates,
+          verifiedIdentities: this.verifiedIdentities,
+          ...(fromResync ? { lookupAccount: snapshotLookup(tenant.connection.accounts) } : {}),
           now: () => new Date(),
         },
         resource,
@@ -394,6 +413,7 @@ export class ServiceAccountController {
     if (view.ready) {
       this.waits.delete(key);
       this.queue.forget(key);
+      this.queue.cancelDelayed(key);
       return;
     }
     if (view.stalled) {
@@ -414,6 +434,19 @@ export class ServiceAccountController {
       Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs),
     );
   }
+}
+
+function snapshotLookup(accounts: AccountIndex) {
+  return async (sourceId: string, nativeIdentity: string): Promise<Account | undefined> => {
+    const matches = await accounts.lookup(sourceId, nativeIdentity);
+    if (matches.length > 1) {
+      throw new IscAmbiguousError(
+        `accounts with id "${nativeIdentity}" on source ${sourceId}`,
+        matches.map((account) => account.id),
+      );
+    }
+    return matches[0];
+  };
 }
 
 /** How often a reason that persists is logged (and recorded as a Warning Event) again. */

@@ -67,6 +67,14 @@ export class WorkQueue {
     return delayMs;
   }
 
+  /** Drops a pending delayed add of the key, e.g. a poll that is moot since the key converged. */
+  cancelDelayed(key: string): void {
+    const pending = this.timers.get(key);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.timers.delete(key);
+  }
+
   /** Resets the failure count of a key after it succeeded. */
   forget(key: string): void {
     this.failures.delete(key);

@@ -18,6 +18,13 @@ export interface ReconcileDeps {
   pendingDeletes: Map<string, number>;
   /** Attribute updates sent and not yet visible, by resource uid: what was sent, and when. */
   pendingUpdates: Map<string, { attributes: string; sentAt: number }>;
+  /**
+   * Identities already seen to carry the mapped e-mail, by resource uid, as `identityId|email`;
+   * a match skips the identity read, so a steady-state resync reads accounts only.
+   */
+  verifiedIdentities: Map<string, string>;
+  /** Account lookup for this reconcile: the resync snapshot, or by default one direct lookup. */
+  lookupAccount?: (sourceId: string, nativeIdentity: string) => Promise<Account | undefined>;
   now: () => Date;
 }
 
@@ -145,7 +152,9 @@ export async function reconcileServiceAccount(
   }
 
   const desired = desiredAccountAttributes(resource);
-  const account = await deps.api.findAccount(source.id, accountId);
+  const lookup =
+    deps.lookupAccount ?? ((id: string, native: string) => deps.api.findAccount(id, native));
+  const account = await lookup(source.id, accountId);
   if (!account) {
     const outcome = await createAccount(deps, resource, source.id, desired);
     if (outcome.reason === 'CreatingAccount') {
@@ -192,6 +201,7 @@ export async function reconcileServiceAccount(
     if (!inFlight) {
       await deps.api.updateAccount(account.id, desired);
       deps.pendingUpdates.set(uid, { attributes: serialized, sentAt: now });
+      deps.verifiedIdentities.delete(uid);
       events.push({ type: 'Normal', reason: 'UpdatingAccount', message });
     }
     return result({ kind: 'waiting', reason: 'UpdatingAccount', message });
@@ -208,6 +218,14 @@ export async function reconcileServiceAccount(
   }
   observed.identityId = account.identityId;
 
+  const verification = `${account.identityId}|${desired['e-mail']!.toLowerCase()}`;
+  if (deps.verifiedIdentities.get(uid) === verification) {
+    return result({
+      kind: 'ready',
+      reason: 'Converged',
+      message: `account ${account.id} and identity ${account.identityId} match the spec`,
+    });
+  }
   const identity = await deps.api.getIdentity(account.identityId);
   const email = identity?.attributes?.email;
   const emailCurrent =
@@ -221,6 +239,7 @@ export async function reconcileServiceAccount(
     });
   }
 
+  deps.verifiedIdentities.set(uid, verification);
   return result({
     kind: 'ready',
     reason: 'Converged',
@@ -255,7 +274,10 @@ async function observe(deps: ReconcileDeps, resource: ServiceAccount): Promise<R
   }
 
   const { source, accountSchema } = await deps.tenant.observe();
-  const account = await deps.api.findAccount(source.id, accountId);
+  const account = await (deps.lookupAccount ?? deps.api.findAccount.bind(deps.api))(
+    source.id,
+    accountId,
+  );
   if (!account) {
     return result({
       kind: 'waiting',

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { IscApi } from '../isc/api.ts';
 import type { IscApiVersion, IscCallObserver } from '../isc/client.ts';
 import { IscClient } from '../isc/client.ts';
+import { AccountIndex } from './account-index.ts';
 import { TenantSetup } from './tenant.ts';
 
 /** Everything needed to reach one tenant: where, as whom, and which source and profile. */
@@ -25,6 +26,7 @@ export interface TenantConnection {
   client: IscClient;
   api: IscApi;
   setup: TenantSetup;
+  accounts: AccountIndex;
 }
 
 export interface TenantEntry {
@@ -81,7 +83,14 @@ export function connectTenant(
     },
     logger.child({ component: 'tenant' }),
   );
-  return { name, fingerprint: fingerprintOf(settings), client, api, setup };
+  return {
+    name,
+    fingerprint: fingerprintOf(settings),
+    client,
+    api,
+    setup,
+    accounts: new AccountIndex(api),
+  };
 }
 
 /**
@@ -117,6 +126,11 @@ export class TenantRegistry {
   /** Registers a callback for every change of a tenant's entry. */
   onChange(listener: (name: string) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Starts a resync everywhere: every tenant's account snapshot is read again on next use. */
+  invalidateAccountSnapshots(): void {
+    for (const entry of this.entries.values()) entry.connection?.accounts.invalidate();
   }
 
   /** Sum of requests waiting for the rate limiters of all tenants. */

@@ -192,6 +192,28 @@ test('accounts land in the referenced tenant', async () => {
   assert.is(await sandApi.findAccount(sandSource.id, 'SA-P1'), undefined, 'SA-P1 leaked');
 });
 
+test('steady-state resync reads accounts in pages', async () => {
+  // One resync period first, so that polls from the convergence above are over.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  productionTenant.clearCalls();
+  // Three resync periods of 3 s each.
+  await new Promise((resolve) => setTimeout(resolve, 9_000));
+  const calls = productionTenant.calls.filter((call) => call.clientId === production.clientId);
+  const writes = calls.filter((call) => call.method !== 'GET' && call.path !== '/oauth/token');
+  assert.equal(writes, [], 'a converged tenant was written to during resyncs');
+  const accountReads = calls.filter((call) => call.path === '/v2025/accounts');
+  assert.ok(accountReads.length > 0, 'no resync read the accounts');
+  for (const read of accountReads) {
+    assert.not.match(
+      String(read.query.filters),
+      'nativeIdentity',
+      'a resync looked up one account',
+    );
+  }
+  const identityReads = calls.filter((call) => call.path.startsWith('/v2025/identities/'));
+  assert.equal(identityReads, [], 'a resync read identities one by one');
+});
+
 test('missing tenant is reported', async () => {
   await createServiceAccount('lost-bot', {
     accountId: 'SA-L1',

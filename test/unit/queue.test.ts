@@ -51,6 +51,15 @@ test('queue doubles rate-limited delays until forget', () => {
   queue.shutdown();
 });
 
+test('queue cancels a delayed add', async () => {
+  const queue = new WorkQueue();
+  queue.addAfter('ns/a', 20);
+  queue.cancelDelayed('ns/a');
+  queue.addAfter('ns/b', 40);
+  assert.is(await queue.get(), 'ns/b');
+  queue.shutdown();
+});
+
 test('queue shutdown releases waiting workers', async () => {
   const queue = new WorkQueue();
   const pending = queue.get();

@@ -100,6 +100,7 @@ function deps(
     accountCreateTimeoutMs: 600_000,
     pendingDeletes: new Map(),
     pendingUpdates: new Map(),
+    verifiedIdentities: new Map(),
     now: () => new Date('2026-01-01T01:00:00Z'),
   };
 }
