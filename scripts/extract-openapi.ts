@@ -7,6 +7,8 @@
 // and dereferenced/deref-sailpoint-api.oauth.yaml. The output keeps OpenAPI 3.0 schema keywords
 // (nullable, readOnly) because src/emulator/contract.ts converts them when it compiles the schemas;
 // only documentation keywords (description, example, examples, externalDocs, x-*) are dropped.
+// The repository keeps the file as biome formats it, so format the output before committing:
+// node_modules/.bin/biome format --stdin-file-path=contract.json < isc-contract.json
 
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -153,9 +155,27 @@ function extractOperation(spec: JsonObject, method: string, path: string, used: 
     operationId: operation.operationId as string,
     method: method.toUpperCase(),
     path,
+    scopes: operationScopes(operation),
     requestBody,
     responses,
   };
+}
+
+/**
+ * Returns the OAuth scopes listed in an operation's `security` requirements (userAuth and
+ * applicationAuth), sorted and without repeats. A token needs one of them.
+ */
+function operationScopes(operation: JsonObject): string[] {
+  const scopes = new Set<string>();
+  const requirements = Array.isArray(operation.security) ? operation.security : [];
+  for (const requirement of requirements) {
+    if (!isObject(requirement)) continue;
+    for (const listed of Object.values(requirement)) {
+      if (!Array.isArray(listed)) continue;
+      for (const scope of listed) if (typeof scope === 'string') scopes.add(scope);
+    }
+  }
+  return [...scopes].sort();
 }
 
 /** Adds the referenced component schemas, and everything they reference in turn. */

@@ -16,6 +16,8 @@ export interface ContractOperation {
   method: string;
   /** Path template as written in the v2025 or oauth spec, for example `/accounts/{id}`. */
   path: string;
+  /** OAuth scopes from the operation's `security` requirements; a token needs one of them. */
+  scopes: string[];
   requestBody: { required: boolean; content: Record<string, Json> } | null;
   /** Schemas by status code and media type. An empty object means the status has no body. */
   responses: Record<string, Record<string, Json>>;
