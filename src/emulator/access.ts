@@ -1,9 +1,10 @@
 // Access of identities to the tenant: personal access tokens (PATs), user levels (auth users) and
 // invitations. Rules follow the v2025 spec: a PAT belongs to the calling identity, a user has at
 // most 10 PATs with unique names, and an auth user's PATCH may change `capabilities` only.
+// Invitation links expire after 7 days, as SailPoint's invite endpoint documents.
 
 import { randomBytes } from 'node:crypto';
-import { badRequest, errorResponse, IscHttpError, illegalUpdate, notFound } from './errors.ts';
+import { badRequest, forbidden, IscHttpError, illegalUpdate, notFound } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 import { applyJsonPatch, type PatchOperation, touchedTopLevelFields } from './json-patch.ts';
 import type { TenantState } from './state.ts';
@@ -11,6 +12,9 @@ import type { PersonalAccessTokenRecord, TaskStatusDto } from './state-types.ts'
 
 export const maxTokensPerUser = 10;
 export const defaultAccessTokenValiditySeconds = 43200;
+/** The scope that grants every right of the owner's user level; a PAT without scopes has it. */
+export const allScopes = 'sp:scopes:all';
+export const invitationValidityMs = 7 * 24 * 60 * 60 * 1000;
 const patchablePatFields = new Set([
   'name',
   'scope',
@@ -26,13 +30,10 @@ export interface CreatePatRequest {
   userAwareTokenNeverExpires?: boolean | null;
 }
 
-function forbidden(text: string): IscHttpError {
-  return new IscHttpError(403, errorResponse('403 Forbidden', [text]), text);
-}
-
 /** Checks the v2025 expiry rule: a future expirationDate, or none and userAwareTokenNeverExpires. */
 function checkExpiry(
   token: Pick<PersonalAccessTokenRecord, 'expirationDate' | 'userAwareTokenNeverExpires'>,
+  now: number,
 ) {
   if (token.expirationDate === null) {
     if (!token.userAwareTokenNeverExpires) {
@@ -42,7 +43,7 @@ function checkExpiry(
     }
     return;
   }
-  if (Date.parse(token.expirationDate) <= Date.now()) {
+  if (Date.parse(token.expirationDate) <= now) {
     throw badRequest(`The expirationDate "${token.expirationDate}" must be in the future.`);
   }
 }
@@ -83,7 +84,7 @@ export function createPersonalAccessToken(
     expirationDate: request.expirationDate ?? null,
     userAwareTokenNeverExpires: request.userAwareTokenNeverExpires ?? false,
   };
-  checkExpiry(expiry);
+  checkExpiry(expiry, state.clock.now());
   return seedPersonalAccessToken(state, {
     id: newId(),
     secret: randomBytes(32).toString('hex'),
@@ -96,12 +97,22 @@ export function createPersonalAccessToken(
   });
 }
 
+/**
+ * Returns the scopes a new access token of this PAT carries at tenant time `now`: the previous
+ * scopes while a scope change is still delayed, else the stored ones.
+ */
+export function tokenScope(token: PersonalAccessTokenRecord, now: number): string[] {
+  const delayed = token.scopeEffectiveAt !== undefined && now < token.scopeEffectiveAt;
+  const scope = delayed ? token.previousScope : token.scope;
+  return scope ?? [allScopes];
+}
+
 export function personalAccessTokenDto(state: TenantState, token: PersonalAccessTokenRecord) {
   const owner = state.identities.get(token.ownerId)?.identity;
   return {
     id: token.id,
     name: token.name,
-    scope: token.scope ?? ['sp:scopes:all'],
+    scope: token.scope ?? [allScopes],
     owner: { type: 'IDENTITY', id: token.ownerId, name: owner?.name ?? token.ownerId },
     created: token.created,
     lastUsed: token.lastUsed,
@@ -141,13 +152,30 @@ export function patchPersonalAccessToken(
     expirationDate: patched.expirationDate ?? null,
     userAwareTokenNeverExpires: patched.userAwareTokenNeverExpires ?? false,
   };
-  checkExpiry(expiry);
+  const now = state.clock.now();
+  checkExpiry(expiry, now);
+
   if (typeof patched.name !== 'string' || patched.name === '') {
     throw badRequest('The field "name" must be a non-empty string.');
   }
+  const scope: unknown = patched.scope ?? null;
+  if (
+    scope !== null &&
+    !(Array.isArray(scope) && scope.every((entry) => typeof entry === 'string' && entry !== ''))
+  ) {
+    throw badRequest('The field "scope" must be null or an array of non-empty strings.');
+  }
   checkUniqueName(state, token.ownerId, patched.name, token.id);
+
+  if (JSON.stringify(scope) !== JSON.stringify(token.scope) && state.patScopeDelayMs > 0) {
+    // Tokens issued before the change keep their scopes, and new ones get the old scopes until
+    // the delay has passed.
+    const current = tokenScope(token, now);
+    token.previousScope = current.length === 1 && current[0] === allScopes ? null : current;
+    token.scopeEffectiveAt = now + state.patScopeDelayMs;
+  }
   token.name = patched.name;
-  token.scope = patched.scope;
+  token.scope = scope as string[] | null;
   Object.assign(token, expiry);
   return token;
 }
@@ -205,7 +233,7 @@ export function patchAuthUser(state: TenantState, id: string, operations: PatchO
 /**
  * Submits invitations: the listed identities, or with `uninvited` and no ids every unregistered
  * identity (at most 1000). Only UNREGISTERED identities are mailed, which the emulator records as
- * `invitedAt` in the admin state.
+ * `invitedAt` (tenant clock) in the admin state. A new invitation replaces an expired one.
  */
 export function inviteIdentities(
   state: TenantState,
@@ -227,7 +255,7 @@ export function inviteIdentities(
     throw badRequest('Send "ids" or set "uninvited" to true to select identities to invite.');
   }
   return state.startTask('Identity Invite', `Invite ${targets.length} identities`, launcher, () => {
-    const invitedAt = nowIso();
+    const invitedAt = state.clock.nowIso();
     for (const id of targets) {
       const record = state.identities.get(id);
       if (record?.identity.identityStatus === 'UNREGISTERED') record.invitedAt = invitedAt;
@@ -238,14 +266,32 @@ export function inviteIdentities(
 
 /**
  * Marks an identity as registered, as if its user had followed the invitation link. The emulator
- * offers this on its admin API because no mail or login page exists.
+ * offers this on its admin API because no mail or login page exists. Raises a 409 IscHttpError
+ * when the identity has no invitation, or only one older than 7 days on the tenant clock, and the
+ * identity then stays UNREGISTERED.
  */
 export function completeRegistration(state: TenantState, id: string): void {
   const record = state.identities.get(id);
   if (!record) throw notFound('Identity', id);
+  if (record.identity.identityStatus === 'UNREGISTERED') {
+    if (record.invitedAt === null) {
+      throw registrationConflict(`Identity "${id}" has no invitation. Invite it first.`);
+    }
+    const expiresAt = Date.parse(record.invitedAt) + invitationValidityMs;
+    if (state.clock.now() >= expiresAt) {
+      throw registrationConflict(
+        `The invitation of identity "${id}" expired at ${new Date(expiresAt).toISOString()}. ` +
+          'Invite it again.',
+      );
+    }
+  }
   // NOTE: the status values after registration are not documented. ACTIVE is assumed, as for the
   // seeded admin identity.
   record.identity.identityStatus = 'ACTIVE';
   record.identity.attributes.cloudStatus = 'ACTIVE';
   record.identity.modified = nowIso();
+}
+
+function registrationConflict(text: string): IscHttpError {
+  return new IscHttpError(409, { error: text }, text);
 }

@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { completeRegistration, createPersonalAccessToken } from './access.ts';
+import type { TenantClock } from './clock.ts';
 import { IscHttpError } from './errors.ts';
 import { type FaultInjector, parseFaults } from './faults.ts';
 import type { EmulatorMetrics } from './metrics.ts';
@@ -20,6 +21,7 @@ export interface AdminContext {
   faults: FaultInjector;
   metrics: EmulatorMetrics;
   rateLimitCounts: () => RateLimitCount[];
+  clock: TenantClock;
 }
 
 const registrationPath = /^\/__admin\/identities\/([^/]+)\/register$/;
@@ -51,6 +53,26 @@ async function putFaults(
     return;
   }
   send(response, 200, faults.get());
+}
+
+/** Moves the tenant clock forward by the JSON body's `advanceMs`; an invalid body gets 400. */
+async function advanceClock(
+  request: IncomingMessage,
+  response: ServerResponse,
+  clock: TenantClock,
+): Promise<void> {
+  try {
+    const raw = await readBody(request);
+    const body = JSON.parse(raw.toString('utf8') || '{}') as { advanceMs?: unknown };
+    if (typeof body.advanceMs !== 'number') {
+      throw new Error('The body must be {"advanceMs": <milliseconds>}.');
+    }
+    clock.advance(body.advanceMs);
+  } catch (error) {
+    send(response, 400, { error: (error as Error).message });
+    return;
+  }
+  send(response, 200, { now: clock.nowIso() });
 }
 
 /** Serves one /__admin/ request; unknown admin paths get 404. */
@@ -100,6 +122,14 @@ export async function handleAdminRequest(
     send(response, 200, context.rateLimitCounts());
     return;
   }
+  if (key === 'GET /__admin/clock') {
+    send(response, 200, { now: context.clock.nowIso() });
+    return;
+  }
+  if (key === 'POST /__admin/clock') {
+    await advanceClock(request, response, context.clock);
+    return;
+  }
   if (key === 'GET /__admin/metrics') {
     const text = await context.metrics.text();
     response.writeHead(200, { 'Content-Type': context.metrics.contentType });
@@ -114,7 +144,13 @@ export async function handleAdminRequest(
       send(response, 404, { error: `identity ${id} was not found` });
       return;
     }
-    completeRegistration(state, id);
+    try {
+      completeRegistration(state, id);
+    } catch (error) {
+      if (!(error instanceof IscHttpError)) throw error;
+      send(response, error.status, error.body);
+      return;
+    }
     send(response, 204);
     return;
   }

@@ -10,6 +10,8 @@ export interface ClientCredential {
   clientSecret: string;
   /** Owner of the PAT, whose user context the token carries. */
   identityId?: string;
+  /** Scopes of the PAT. Default: none given, which ISC treats as `sp:scopes:all`. */
+  scope?: string[];
 }
 
 /** A credential as the token endpoint checks it: a PAT's id, secret, owner and lifetimes. */
@@ -20,6 +22,8 @@ export interface ResolvedClient {
   accessTokenValiditySeconds: number;
   /** ISO date-time after which the PAT is rejected, or null when it never expires. */
   expirationDate: string | null;
+  /** Scopes a token issued now carries; a PAT without scopes gives `sp:scopes:all`. */
+  scope: string[];
 }
 
 export interface TenantInfo {
@@ -95,9 +99,7 @@ export class TokenAuthority {
   issue(client: ResolvedClient, owner: TokenOwner): Record<string, unknown> {
     const ttlSeconds = client.accessTokenValiditySeconds;
     const jti = randomUUID();
-    // NOTE: a PAT without explicit scopes gets sp:scopes:all. The emulator does not model PAT
-    // scopes, and it enforces no scope or user level on any endpoint.
-    const scope = ['sp:scopes:all'];
+    const scope = [...client.scope];
     const claims: TokenClaims = {
       tenant_id: this.#tenant.tenantId,
       internal: false,

@@ -66,6 +66,10 @@ export function illegalUpdate(...texts: string[]): IscHttpError {
   return dtoError(400, '400.1.1 Illegal update attempt', texts);
 }
 
+export function forbidden(text: string): IscHttpError {
+  return dtoError(403, '403 Forbidden', [text]);
+}
+
 export function notFound(kind: string, id: string): IscHttpError {
   return dtoError(404, '404 Not found', [`${kind} with id "${id}" was not found.`]);
 }

@@ -43,6 +43,11 @@ Options:
                             (default: $ISC_EMULATOR_STATE_FILE, else none)
   --fixtures <path>         JSON file of identities, sources and accounts to create on start,
                             unless the state file exists
+  --pat-scope-delay-ms <ms> time after a PAT's scope change until new access tokens carry the
+                            new scopes (default 0; ISC documents up to 20 minutes)
+  --internal-fault-on-missing-scope <ids>
+                            comma-separated operationIds that respond with 500 instead of
+                            403 to a token without the needed scope (default: none)
   --help                    show this help
 `;
 
@@ -79,6 +84,17 @@ function parseListOrder(value: string | undefined): EmulatorOptions['listOrder']
   throw new Error(`--list-order must be shuffled or insertion, got "${value}"`);
 }
 
+function parseOperationList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const operations = value.split(',').map((entry) => entry.trim());
+  if (operations.some((operation) => !/^[A-Za-z]+$/.test(operation))) {
+    throw new Error(
+      `--internal-fault-on-missing-scope must be operationIds separated by commas, got "${value}"`,
+    );
+  }
+  return operations;
+}
+
 /** Command options, or `help` when the usage text was requested. */
 export type EmulatorCommand = { help: true } | { help: false; options: EmulatorOptions };
 
@@ -104,6 +120,8 @@ export function parseEmulatorCommand(
       'list-lag-ms': { type: 'string' },
       'state-file': { type: 'string' },
       fixtures: { type: 'string' },
+      'pat-scope-delay-ms': { type: 'string' },
+      'internal-fault-on-missing-scope': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -134,6 +152,8 @@ export function parseEmulatorCommand(
       fixtures: values.fixtures
         ? (readJsonArgument('fixtures', `@${values.fixtures}`) as EmulatorFixtures)
         : undefined,
+      patScopeDelayMs: parseNonNegativeInteger('pat-scope-delay-ms', values['pat-scope-delay-ms']),
+      internalFaultOnMissingScope: parseOperationList(values['internal-fault-on-missing-scope']),
       clients: [{ clientId: values['client-id'], clientSecret }],
     },
   };

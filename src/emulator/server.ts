@@ -8,14 +8,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Logger, pino } from 'pino';
+import { allScopes, tokenScope } from './access.ts';
 import { handleAdminRequest } from './admin.ts';
 import { type ClientCredential, TokenAuthority, type TokenClaims } from './auth.ts';
+import { TenantClock } from './clock.ts';
 import { consistentListPolicy, type ListPolicy } from './collection.ts';
 import { Contract } from './contract.ts';
 import {
   badRequest,
   errorResponse,
+  forbidden,
   IscHttpError,
+  internalFault,
   methodNotAllowed,
   routeNotFound,
   unauthorized,
@@ -84,6 +88,21 @@ export interface EmulatorOptions {
   fixtures?: EmulatorFixtures;
   /** Log every response that breaks the contract at error level (it is recorded either way). */
   strictResponses?: boolean;
+  /**
+   * Base clock of the time-based rules (token, PAT and invitation expiry, PAT scope delay), in
+   * milliseconds since the Unix epoch. Default: Date.now. RunningEmulator.clock moves it forward.
+   */
+  now?: () => number;
+  /**
+   * Time after a PAT's scope change until new access tokens carry the new scopes. Default 0
+   * (at once). ISC documents up to 20 minutes.
+   */
+  patScopeDelayMs?: number;
+  /**
+   * operationIds that respond with 500 instead of 403 to a token without a needed scope, as some
+   * ISC endpoints do. Scopes are checked only for tokens without `sp:scopes:all`.
+   */
+  internalFaultOnMissingScope?: string[];
   logger?: Logger;
 }
 
@@ -121,6 +140,8 @@ export interface RunningEmulator {
   url: string;
   port: number;
   state: TenantState;
+  /** Clock of the time-based rules; `clock.advance(ms)` moves it forward. */
+  clock: TenantClock;
   /** The accepted credentials, including generated secrets, for in-process callers. */
   clients: ClientCredential[];
   /** Identity id of the seeded ORG_ADMIN identity that owns the default client. */
@@ -186,9 +207,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const metrics = new EmulatorMetrics();
   const contract = Contract.load();
   contract.compileAll();
+  const clock = new TenantClock(options.now);
+  const internalFaultOperations = new Set(options.internalFaultOnMissingScope ?? []);
   const state = new TenantState({
     asyncDelayMs: options.asyncDelayMs ?? 100,
     taskDelayMs: (taskName) => faults.taskDelayMs(taskName),
+    clock,
+    patScopeDelayMs: options.patScopeDelayMs,
   });
 
   const tenant = setUpTenant(state, {
@@ -212,8 +237,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         identityId: token.ownerId,
         accessTokenValiditySeconds: token.accessTokenValiditySeconds,
         expirationDate: token.expirationDate,
+        scope: tokenScope(token, clock.now()),
       };
     },
+    now: () => clock.now(),
   });
   const router = new Router([
     ...createOauthRoutes(authority, (identityId) => {
@@ -296,6 +323,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     }
   }
 
+  /**
+   * Raises 403, or 500 for the operations in internalFaultOnMissingScope, when a token without
+   * `sp:scopes:all` has none of the scopes the spec lists for the operation.
+   */
+  function checkScope(operationId: string, claims: TokenClaims): void {
+    if (claims.scope.includes(allScopes)) return;
+    const needed = contract.operation(operationId).scopes;
+    if (needed.length === 0 || needed.some((scope) => claims.scope.includes(scope))) return;
+    if (internalFaultOperations.has(operationId)) {
+      throw internalFault('An internal fault occurred.');
+    }
+    throw forbidden(
+      `The token lacks the scope for ${operationId}; it needs one of: ${needed.join(', ')}.`,
+    );
+  }
+
   /** Checks the bearer token, including the expired-token fault. */
   function verifyToken(request: IncomingMessage, record: CallRecord): TokenClaims {
     const claims = authority.verifyAuthorization(request.headers.authorization);
@@ -336,6 +379,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       if (route.requiresToken) {
         claims = verifyToken(request, record);
         admitRateLimited(claims.client_id, url.pathname);
+        checkScope(route.operationId, claims);
       }
       const raw = await readBody(request);
       const body = await parseBody(route, request, raw);
@@ -402,6 +446,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         faults,
         metrics,
         rateLimitCounts: () => rateLimiter?.counts() ?? [],
+        clock,
       });
       return;
     }
@@ -449,7 +494,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         return;
       }
     }
-    if (match.kind === 'found') checkResponse(match.route, url.pathname, result);
+    // An injected error stands for the gateway or a failing service, whose bodies the operation's
+    // contract does not describe, so only the operation's own responses are checked.
+    if (match.kind === 'found' && record.fault !== 'error') {
+      checkResponse(match.route, url.pathname, result);
+    }
 
     const headers: Record<string, string> = { ...result.headers };
     let payload: string | undefined;
@@ -489,6 +538,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     url: `http://${urlHost}:${port}`,
     port,
     state,
+    clock,
     clients: tenant.clients,
     adminIdentityId: tenant.adminIdentityId,
     seed,

@@ -58,6 +58,11 @@ export interface AccountRecord {
   identityId: string | null;
   created: string;
   modified: string;
+  /**
+   * Digest of the CSV row that the last aggregation wrote to this account, or absent when no
+   * aggregation wrote it. Optimized aggregation skips a row with the same digest.
+   */
+  aggregatedDigest?: string;
 }
 
 export interface AttributeTransform {
@@ -136,7 +141,12 @@ export interface PersonalAccessTokenRecord {
   id: string;
   secret: string;
   name: string;
+  /** Scopes as stored and listed; null stands for `sp:scopes:all`. */
   scope: string[] | null;
+  /** Scopes new access tokens carry until `scopeEffectiveAt`, after a PATCH changed `scope`. */
+  previousScope?: string[] | null;
+  /** Tenant time in epoch milliseconds from which new access tokens carry `scope`. */
+  scopeEffectiveAt?: number;
   ownerId: string;
   created: string;
   lastUsed: string | null;

@@ -5,6 +5,7 @@
 // IscHttpError for invalid requests, so that all layers share one error vocabulary.
 
 import { createHash } from 'node:crypto';
+import { TenantClock } from './clock.ts';
 import { badRequest, illegalUpdate, notFound } from './errors.ts';
 import { newId, newUuid, nowIso } from './ids.ts';
 import { applyJsonPatch, type PatchOperation, touchedTopLevelFields } from './json-patch.ts';
@@ -30,6 +31,13 @@ export interface TenantStateOptions {
   asyncDelayMs: number;
   /** Returns a delay that replaces asyncDelayMs for a task, by its uniqueName, if one is set. */
   taskDelayMs?: (taskName: string) => number | undefined;
+  /** Clock of the time-based rules. Default: a clock that follows the system time. */
+  clock?: TenantClock;
+  /**
+   * Time after a PAT's scope change until new access tokens carry the new scopes. Default 0.
+   * ISC documents up to 20 minutes.
+   */
+  patScopeDelayMs?: number;
 }
 
 /** Identity seeded before any request, for example the ORG_ADMIN owning the default PAT. */
@@ -77,6 +85,8 @@ export class TenantState {
   readonly tasks = new Map<string, TaskStatusDto>();
   /** Personal access tokens by id (the OAuth client id); see access.ts. */
   readonly personalAccessTokens = new Map<string, PersonalAccessTokenRecord>();
+  readonly clock: TenantClock;
+  readonly patScopeDelayMs: number;
 
   readonly #asyncDelayMs: number;
   readonly #taskDelayMs: (taskName: string) => number | undefined;
@@ -86,6 +96,8 @@ export class TenantState {
   constructor(options: TenantStateOptions) {
     this.#asyncDelayMs = options.asyncDelayMs;
     this.#taskDelayMs = options.taskDelayMs ?? (() => undefined);
+    this.clock = options.clock ?? new TenantClock();
+    this.patScopeDelayMs = options.patScopeDelayMs ?? 0;
   }
 
   /** Cancels background work that has not run yet. */

@@ -67,7 +67,7 @@ export function setUpTenant(state: TenantState, setup: TenantSetup): SetUpTenant
       id: client.clientId,
       secret: client.clientSecret,
       name: `emulator seed ${client.clientId}`,
-      scope: null,
+      scope: client.scope ?? null,
       ownerId: client.identityId,
       accessTokenValiditySeconds: setup.tokenTtlSeconds ?? defaultAccessTokenValiditySeconds,
       expirationDate: null,
