@@ -1,61 +1,82 @@
-// CSV reading and writing for delimited-file sources (RFC 4180: comma-separated, fields with a
-// comma, quote or line break are double-quoted, and a quote inside them is doubled).
+// CSV reading and writing for delimited-file sources, strictly by RFC 4180: fields are separated by
+// commas, a field with a comma, quote or line break is double-quoted, and a quote inside it is
+// doubled. Line breaks inside quoted fields are kept as sent (LF or CRLF).
 
-/** Parses CSV text into rows of fields, raising an Error that names the line of an open quote. */
+/** Error for text that is not RFC 4180 CSV; `record` is the 1-based record number, header first. */
+export class CsvSyntaxError extends Error {
+  override name = 'CsvSyntaxError';
+  readonly record: number;
+
+  constructor(record: number, reason: string) {
+    super(`CSV record ${record}: ${reason}`);
+    this.record = record;
+  }
+}
+
+/**
+ * Parses CSV text into records of fields. Raises CsvSyntaxError for a quote inside an unquoted
+ * field, text after a closing quote, or an unterminated quoted field. Blank lines are skipped.
+ */
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
+  const records: string[][] = [];
+  let record: string[] = [];
   let field = '';
-  let quoted = false;
-  let line = 1;
+  /** Whether the current field started with a quote, and whether that quote is still open. */
+  let quotedField = false;
+  let insideQuotes = false;
   let index = 0;
   const input = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const recordNumber = () => records.length + 1;
 
   const endField = () => {
-    row.push(field);
+    record.push(field);
     field = '';
+    quotedField = false;
   };
-  const endRow = () => {
+  const endRecord = () => {
+    const blank = record.length === 0 && field === '' && !quotedField;
     endField();
-    // A blank line yields one empty field, which is not an account row.
-    if (!(row.length === 1 && row[0] === '')) rows.push(row);
-    row = [];
+    if (!blank) records.push(record);
+    record = [];
   };
 
   while (index < input.length) {
     const char = input[index]!;
-    if (quoted) {
+    if (insideQuotes) {
       if (char === '"' && input[index + 1] === '"') {
         field += '"';
         index += 2;
         continue;
       }
-      if (char === '"') {
-        quoted = false;
-        index++;
-        continue;
-      }
-      if (char === '\n') line++;
-      field += char;
+      if (char === '"') insideQuotes = false;
+      else field += char;
       index++;
       continue;
     }
-    if (char === '"' && field === '') {
-      quoted = true;
-    } else if (char === ',') {
+    if (char === ',') {
       endField();
     } else if (char === '\n' || char === '\r') {
-      endRow();
+      endRecord();
       if (char === '\r' && input[index + 1] === '\n') index++;
-      line++;
+    } else if (quotedField) {
+      throw new CsvSyntaxError(recordNumber(), `unexpected '${char}' after a closing quote`);
+    } else if (char === '"') {
+      if (field !== '') {
+        throw new CsvSyntaxError(
+          recordNumber(),
+          'a quote inside an unquoted field; quote the whole field and double the quote',
+        );
+      }
+      quotedField = true;
+      insideQuotes = true;
     } else {
       field += char;
     }
     index++;
   }
-  if (quoted) throw new Error(`unterminated quoted field starting before line ${line}`);
-  if (field !== '' || row.length > 0) endRow();
-  return rows;
+  if (insideQuotes) throw new CsvSyntaxError(recordNumber(), 'unterminated quoted field');
+  if (field !== '' || quotedField || record.length > 0) endRecord();
+  return records;
 }
 
 function quoteField(value: string): string {

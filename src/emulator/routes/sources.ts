@@ -94,14 +94,19 @@ export const sourceRoutes: Route[] = [
       if (fields.file === undefined) {
         throw badRequest('The multipart field "file" with the account CSV is required.');
       }
-      // NOTE: disableOptimization is accepted but has no effect, because every row is compared
-      // with the stored account anyway.
+      const disableOptimization = fields.disableOptimization ?? 'false';
+      if (disableOptimization !== 'true' && disableOptimization !== 'false') {
+        throw badRequest(
+          `The multipart field "disableOptimization" must be true or false, got "${disableOptimization}".`,
+        );
+      }
+      const optimize = disableOptimization === 'false';
       const task = submitLoadAccounts(
         state,
-
         params.id!,
         fields.file,
         claims?.identity_id ?? 'unknown',
+        { optimize },
       );
       return {
         status: 202,
@@ -120,7 +125,10 @@ export const sourceRoutes: Route[] = [
             parentName: task.parentName,
             messages: [],
             progress: task.progress,
-            attributes: { appId: params.id!, optimizedAggregation: 'enabled' },
+            attributes: {
+              appId: params.id!,
+              optimizedAggregation: optimize ? 'enabled' : 'disabled',
+            },
             returns: task.returns.map((entry) => ({
               displayLabel: entry.name,
               attributeName: entry.attributeName,
