@@ -3,6 +3,7 @@
 // Choices come from a seedable random source, so a sequential client that sends the same requests
 // after setting the same seed receives the same faults.
 
+import { STATUS_CODES } from 'node:http';
 import { Ajv } from 'ajv';
 import { errorResponse } from './errors.ts';
 import { SeededRandom } from './random.ts';
@@ -24,12 +25,24 @@ export interface RequestSelector {
   method?: string;
 }
 
+/**
+ * Body of an injected error: an `ErrorResponseDto`, a bare `{"detailMessage": ...}` object, an
+ * HTML page from the gateway, or none.
+ */
+export const faultBodies = ['error-response', 'detail-message', 'html', 'empty'] as const;
+export type FaultBody = (typeof faultBodies)[number];
+
 export interface ErrorFault extends RequestSelector {
   status: FaultStatus;
   /** Share of matching requests that fail, from 0 to 1. Default 1. */
   rate?: number;
   /** Retry-After of a 429 in seconds. Default 1. */
   retryAfterSeconds?: number;
+  /**
+   * Body shape in place of the status's usual one: `{"message": " Rate Limit Exceeded "}` for
+   * 429, error-response for 500, html for 502 and 504, empty for 503.
+   */
+  body?: FaultBody;
 }
 
 export interface DropFault extends RequestSelector {
@@ -98,6 +111,7 @@ const faultsSchema = {
           status: { enum: [...faultStatuses] },
           rate: rateSchema,
           retryAfterSeconds: { type: 'integer', minimum: 0 },
+          body: { enum: [...faultBodies] },
         },
       },
     },
@@ -280,32 +294,44 @@ const gatewayPages: Partial<Record<FaultStatus, string>> = {
   504: 'Gateway Time-out',
 };
 
+function htmlPage(status: FaultStatus): string {
+  const title = `${status} ${gatewayPages[status] ?? STATUS_CODES[status]}`;
+  return `<html>\n<head><title>${title}</title></head>\n<body>\n<center><h1>${title}</h1></center>\n</body>\n</html>\n`;
+}
+
+/** Builds the body of an injected error in the given shape. */
+function faultBody(status: FaultStatus, shape: FaultBody): RouteResponse {
+  switch (shape) {
+    case 'error-response': {
+      const detailCode =
+        status === 500 ? '500.0 Internal Fault' : `${status} ${STATUS_CODES[status]}`;
+      return { status, body: errorResponse(detailCode, ['An internal fault occurred.']) };
+    }
+    case 'detail-message':
+      return { status, body: { detailMessage: `${status} ${STATUS_CODES[status]}` } };
+    case 'html':
+      return { status, contentType: 'text/html', body: htmlPage(status) };
+    case 'empty':
+      return { status };
+  }
+}
+
 /**
- * Builds the response of an injected error in the shape a client meets in front of ISC: the
- * documented 429 and 500 bodies, an HTML page from the gateway for 502 and 504, and an empty 503.
+ * Builds the response of an injected error in the shape a client meets in front of ISC: by
+ * default the documented 429 and 500 bodies, an HTML page from the gateway for 502 and 504, and
+ * an empty 503. A rule's `body` replaces that shape, and a 429 keeps its Retry-After either way.
  */
 export function faultResponse(fault: ErrorFault): RouteResponse {
-  switch (fault.status) {
-    case 429:
-      return {
-        status: 429,
-        body: { message: ' Rate Limit Exceeded ' },
-        headers: { 'Retry-After': String(fault.retryAfterSeconds ?? 1) },
-      };
-    case 500:
-      return {
-        status: 500,
-        body: errorResponse('500.0 Internal Fault', ['An internal fault occurred.']),
-      };
-    case 503:
-      return { status: 503 };
-    default: {
-      const title = `${fault.status} ${gatewayPages[fault.status]}`;
-      return {
-        status: fault.status,
-        contentType: 'text/html',
-        body: `<html>\n<head><title>${title}</title></head>\n<body>\n<center><h1>${title}</h1></center>\n</body>\n</html>\n`,
-      };
-    }
+  if (fault.status === 429) {
+    const headers = { 'Retry-After': String(fault.retryAfterSeconds ?? 1) };
+    if (fault.body !== undefined) return { ...faultBody(429, fault.body), headers };
+    return { status: 429, body: { message: ' Rate Limit Exceeded ' }, headers };
   }
+  const usual: Record<Exclude<FaultStatus, 429>, FaultBody> = {
+    500: 'error-response',
+    502: 'html',
+    503: 'empty',
+    504: 'html',
+  };
+  return faultBody(fault.status, fault.body ?? usual[fault.status]);
 }

@@ -6,6 +6,7 @@ export {
   type DropFault,
   type EmulatorFaults,
   type ErrorFault,
+  type FaultBody,
   type FaultStatus,
   type LatencyFault,
   parseFaults,

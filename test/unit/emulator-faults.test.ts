@@ -1,6 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FaultInjector, type FaultRequest, parseFaults } from '../../src/emulator/faults.ts';
+import { TenantClock } from '../../src/emulator/clock.ts';
+import {
+  FaultInjector,
+  type FaultRequest,
+  faultResponse,
+  parseFaults,
+} from '../../src/emulator/faults.ts';
 import { parseEmulatorCommand } from '../../src/emulator/main.ts';
 import { SeededRandom } from '../../src/emulator/random.ts';
 import { RateLimiter } from '../../src/emulator/rate-limit.ts';
@@ -194,6 +200,52 @@ test('rate limiter Retry-After counts to window end', () => {
   }
 });
 
+test('fault bodies follow status or body', () => {
+  const cases: Array<[Parameters<typeof faultResponse>[0], string, unknown]> = [
+    [{ status: 429 }, 'json', { message: ' Rate Limit Exceeded ' }],
+    [{ status: 502 }, 'html', undefined],
+    [{ status: 503 }, 'empty', undefined],
+    [
+      { status: 500, body: 'detail-message' },
+      'json',
+      { detailMessage: '500 Internal Server Error' },
+    ],
+    [{ status: 502, body: 'detail-message' }, 'json', { detailMessage: '502 Bad Gateway' }],
+    [{ status: 500, body: 'html' }, 'html', undefined],
+    [{ status: 500, body: 'empty' }, 'empty', undefined],
+  ];
+  for (const [fault, kind, body] of cases) {
+    const response = faultResponse(fault);
+    const label = JSON.stringify(fault);
+    assert.is(response.status, fault.status, label);
+    if (kind === 'html') {
+      assert.is(response.contentType, 'text/html', label);
+      assert.match(String(response.body), `<title>${fault.status} `, label);
+    } else if (kind === 'empty') {
+      assert.is(response.body, undefined, label);
+    } else {
+      assert.equal(response.body, body, label);
+    }
+  }
+  const documented = faultResponse({ status: 500 }).body as { detailCode: string };
+  assert.is(documented.detailCode, '500.0 Internal Fault');
+  const limited = faultResponse({ status: 429, body: 'detail-message', retryAfterSeconds: 4 });
+  assert.is(limited.headers?.['Retry-After'], '4');
+});
+
+test('tenant clock moves forward only', () => {
+  let base = 1_000;
+  const clock = new TenantClock(() => base);
+  assert.is(clock.now(), 1_000);
+  clock.advance(500);
+  assert.is(clock.now(), 1_500);
+  base = 2_000;
+  assert.is(clock.now(), 2_500);
+  assert.is(clock.nowIso(), new Date(2_500).toISOString());
+  assert.throws(() => clock.advance(-1), /forward/);
+  assert.throws(() => clock.advance(Number.NaN), /forward/);
+});
+
 test('command reads fault flags', () => {
   const command = parseEmulatorCommand(
     [
@@ -209,6 +261,10 @@ test('command reads fault flags', () => {
       '250',
       '--state-file',
       '/tmp/tenant.json',
+      '--pat-scope-delay-ms',
+      '1200000',
+      '--internal-fault-on-missing-scope',
+      'listIdentities, getAuthUser',
     ],
     {},
   );
@@ -220,6 +276,8 @@ test('command reads fault flags', () => {
   assert.is(options.listOrder, 'insertion');
   assert.is(options.listLagMs, 250);
   assert.is(options.stateFile, '/tmp/tenant.json');
+  assert.is(options.patScopeDelayMs, 1200000);
+  assert.equal(options.internalFaultOnMissingScope, ['listIdentities', 'getAuthUser']);
 });
 
 test('command reads fault environment', () => {
@@ -242,6 +300,9 @@ test('command rejects invalid flags', () => {
     [['--list-order', 'random'], '--list-order'],
     [['--faults', '{'], '--faults'],
     [['--faults', '{"errors":[{"status":200}]}'], '/errors/0/status'],
+    [['--faults', '{"errors":[{"status":500,"body":"xml"}]}'], '/errors/0/body'],
+    [['--pat-scope-delay-ms', '-1'], '--pat-scope-delay-ms'],
+    [['--internal-fault-on-missing-scope', 'list accounts'], '--internal-fault-on-missing-scope'],
   ];
   for (const [argv, expected] of cases) {
     assert.throws(
