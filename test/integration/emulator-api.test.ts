@@ -1887,4 +1887,57 @@ test('seed guide procedure replays', async () => {
   assert.is((await send('GET', '/v2025/sources', { token })).status, 403);
 });
 
+test('lists paginate across three pages', async () => {
+  const sources: SourceBody[] = [];
+  for (let index = 1; index <= 7; index++) sources.push(await createSource(`Source ${index}`));
+  for (const [index, source] of sources.entries()) {
+    const profile = await send('POST', '/v2025/identity-profiles', {
+      body: {
+        name: `Profile ${index + 1}`,
+        authoritativeSource: { type: 'SOURCE', id: source.id },
+      },
+    });
+    assert.is(profile.status, 201);
+  }
+  const first = sources[0]!;
+  await useServiceAccountSchema(first.id);
+  for (let index = 1; index <= 6; index++)
+    await createAccount(first.id, `SA-00${index}`, `audit0${index}`);
+  const profiles = await send<ProfileBody[]>(
+    'GET',
+    `/v2025/identity-profiles?${filterQuery('name eq "Profile 1"')}`,
+  );
+  await send('POST', `/v2025/identity-profiles/${profiles.body[0]!.id}/process-identities`);
+  await eventually('seven identities', async () => {
+    const response = await send<IdentityBody[]>('GET', '/v2025/identities?count=true');
+    return response.headers.get('x-total-count') === '7' ? true : undefined;
+  });
+
+  const cases: Array<[string, string, string[]]> = [
+    ['/v2025/sources', 'name', sources.map((source) => source.name)],
+    ['/v2025/identity-profiles', 'name', sources.map((_, index) => `Profile ${index + 1}`)],
+    [
+      '/v2025/identities',
+      'alias',
+      ['admin', 'audit01', 'audit02', 'audit03', 'audit04', 'audit05', 'audit06'],
+    ],
+  ];
+  for (const [path, sorter, expected] of cases) {
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    for (const offset of [0, 3, 6]) {
+      const page = await send<Array<Named & { alias?: string }>>(
+        'GET',
+        `${path}?limit=3&offset=${offset}&count=true&sorters=${sorter}`,
+      );
+      assert.is(page.status, 200, path);
+      assert.is(page.headers.get('x-total-count'), '7', path);
+      sizes.push(page.body.length);
+      seen.push(...page.body.map((item) => (sorter === 'alias' ? item.alias! : item.name)));
+    }
+    assert.equal(sizes, [3, 3, 1], path);
+    assert.equal(seen, expected, path);
+  }
+});
+
 test.run();
