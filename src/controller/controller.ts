@@ -44,6 +44,8 @@ export interface ControllerOptions {
   /** Period of the full resync that re-reconciles every resource, in ms. */
   resyncMs?: number;
   accountCreateTimeoutMs?: number;
+  /** A watch that delivers nothing for this long is restarted with a fresh list, in ms. */
+  watchSilenceMs?: number;
   metrics?: OperatorMetrics;
 }
 
@@ -78,6 +80,9 @@ export class ServiceAccountController {
   private restartTimer: NodeJS.Timeout | undefined;
   private informerFailures = 0;
   private stopped = false;
+  private relisting = false;
+  private lastWatchActivity = Date.now();
+  private watchdogTimer: NodeJS.Timeout | undefined;
   synced = false;
 
   constructor(options: ControllerOptions) {
@@ -88,6 +93,7 @@ export class ServiceAccountController {
       stalledRetryMs: options.stalledRetryMs ?? 300_000,
       resyncMs: options.resyncMs ?? 600_000,
       accountCreateTimeoutMs: options.accountCreateTimeoutMs ?? 600_000,
+      watchSilenceMs: options.watchSilenceMs ?? 300_000,
     };
     this.resources = new ServiceAccountResources(options.kubeConfig);
     this.registry = options.registry;
@@ -131,19 +137,32 @@ export class ServiceAccountController {
     });
     this.informer.on('error', (error) => this.restartInformer(error));
     this.informer.on('connect', () => this.logger.debug('watch connected'));
+    const active = () => {
+      this.lastWatchActivity = Date.now();
+    };
+    for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, active);
+    this.informer.on('connect', active);
 
     await this.startInformer();
     // The first round after a start is a resync too: one paged read per tenant.
     this.resync();
     for (let i = 0; i < this.options.workers; i++) this.workers.push(this.work());
-    this.resyncTimer = setInterval(() => this.resync(), this.options.resyncMs);
+    this.resyncTimer = setInterval(() => void this.periodicResync(), this.options.resyncMs);
     this.resyncTimer.unref();
+    const silenceCheckMs = Math.min(this.options.watchSilenceMs / 2, 60_000);
+    this.watchdogTimer = setInterval(() => {
+      const silentMs = Date.now() - this.lastWatchActivity;
+      if (silentMs < this.options.watchSilenceMs) return;
+      void this.relist(`no watch event for ${Math.round(silentMs / 1000)} s`);
+    }, silenceCheckMs);
+    this.watchdogTimer.unref();
     this.logger.info({ workers: this.options.workers }, 'controller started');
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
+    clearInterval(this.watchdogTimer);
     clearTimeout(this.restartTimer);
     this.queue.shutdown();
     await this.informer.stop();
@@ -178,7 +197,9 @@ export class ServiceAccountController {
 
   /** The client's watch stops for good on errors other than 410 Gone and timeouts. */
   private restartInformer(error: unknown): void {
-    if (this.stopped || !this.synced || this.restartTimer !== undefined) return;
+    if (this.stopped || !this.synced || this.relisting || this.restartTimer !== undefined) return;
+    // Our own stop() during a relist aborts the old watch; that is no failure.
+    if ((error as { name?: string } | undefined)?.name === 'AbortError') return;
     const delayMs = this.informerDelay();
     this.logger.warn({ err: describeError(error), delayMs }, 'watch failed; restarting');
     this.restartTimer = setTimeout(() => {
@@ -196,6 +217,30 @@ export class ServiceAccountController {
   private informerDelay(): number {
     this.informerFailures++;
     return Math.min(500 * 2 ** this.informerFailures, 30_000);
+  }
+
+  /**
+   * Restarts the watch from a fresh list. Events a watch may have lost (a stalled connection,
+   * a proxy that drops streams silently) then arrive as updates of the changed objects.
+   */
+  private async relist(why: string): Promise<void> {
+    if (this.relisting || this.stopped) return;
+    this.relisting = true;
+    try {
+      this.logger.debug({ why }, 'relisting ServiceAccounts');
+      await this.informer.stop();
+      if (!this.stopped) await this.informer.start();
+      this.lastWatchActivity = Date.now();
+    } catch (error) {
+      this.logger.warn({ err: describeError(error) }, 'relist failed');
+    } finally {
+      this.relisting = false;
+    }
+  }
+
+  private async periodicResync(): Promise<void> {
+    await this.relist('periodic resync');
+    if (!this.stopped) this.resync();
   }
 
   /** Queues every resource, reading each tenant's accounts once in pages for the whole round. */

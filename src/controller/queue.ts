@@ -12,11 +12,30 @@ export class WorkQueue {
   private readonly waiting: Array<(key: string | undefined) => void> = [];
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly retriesPerSecond: number;
+  private readonly retryBurst: number;
+  private retryTokens: number;
+  private retryTokensAt = Date.now();
   private stopped = false;
 
-  constructor(options: { baseDelayMs?: number; maxDelayMs?: number } = {}) {
+  /**
+   * `baseDelayMs`/`maxDelayMs` bound one key's exponential backoff. `retriesPerSecond` and
+   * `retryBurst` cap failed keys coming back across all keys (client-go's defaults: 10 and 100),
+   * so a tenant outage does not turn into a retry storm.
+   */
+  constructor(
+    options: {
+      baseDelayMs?: number;
+      maxDelayMs?: number;
+      retriesPerSecond?: number;
+      retryBurst?: number;
+    } = {},
+  ) {
     this.baseDelayMs = options.baseDelayMs ?? 1_000;
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
+    this.retriesPerSecond = options.retriesPerSecond ?? 10;
+    this.retryBurst = options.retryBurst ?? 100;
+    this.retryTokens = this.retryBurst;
   }
 
   get length(): number {
@@ -58,13 +77,28 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
-  /** Adds the key after a delay that doubles with each consecutive failure of that key. */
+  /**
+   * Adds the key after a delay that doubles with each consecutive failure of that key, and
+   * that is at least what the overall retry budget allows.
+   */
   addRateLimited(key: string): number {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
-    const delayMs = Math.min(this.baseDelayMs * 2 ** failures, this.maxDelayMs);
+    const backoffMs = Math.min(this.baseDelayMs * 2 ** failures, this.maxDelayMs);
+    const delayMs = Math.max(backoffMs, this.reserveRetry());
     this.addAfter(key, delayMs);
     return delayMs;
+  }
+
+  /** Takes one token from the overall retry bucket; returns how long the caller must wait. */
+  private reserveRetry(): number {
+    const now = Date.now();
+    const refill = ((now - this.retryTokensAt) / 1000) * this.retriesPerSecond;
+    this.retryTokens = Math.min(this.retryBurst, this.retryTokens + refill);
+    this.retryTokensAt = now;
+    this.retryTokens -= 1;
+    if (this.retryTokens >= 0) return 0;
+    return Math.ceil((-this.retryTokens / this.retriesPerSecond) * 1000);
   }
 
   /** Drops a pending delayed add of the key, e.g. a poll that is moot since the key converged. */

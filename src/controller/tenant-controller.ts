@@ -7,6 +7,7 @@ import {
   ServiceAccountResources,
   TenantResources,
 } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
 import {
   defaultTenantAnnotation,
   group,
@@ -59,6 +60,7 @@ export class TenantController {
   private readonly informer;
   private readonly queue = new WorkQueue({ baseDelayMs: 2_000, maxDelayMs: 300_000 });
   private readonly logger: Logger;
+  private readonly events: EventRecorder;
   private worker: Promise<void> | undefined;
   private stopped = false;
   private readonly reconciledOnce = new Set<string>();
@@ -67,6 +69,7 @@ export class TenantController {
   constructor(options: TenantControllerOptions) {
     this.options = options;
     this.logger = options.logger.child({ controller: 'tenant' });
+    this.events = new EventRecorder(options.kubeConfig, this.logger);
     this.tenants = new TenantResources(options.kubeConfig);
     this.secrets = new ServiceAccountResources(options.kubeConfig);
     this.informer = makeInformer<Tenant>(
@@ -195,10 +198,17 @@ export class TenantController {
     }
 
     const previous = registry.get(name)?.connection;
-    const connection: TenantConnection =
-      previous?.fingerprint === fingerprintOf(settings)
-        ? previous
-        : connectTenant(name, settings, this.options.connection);
+    let connection: TenantConnection;
+    if (previous?.fingerprint === fingerprintOf(settings)) {
+      connection = previous;
+    } else {
+      connection = connectTenant(name, settings, this.options.connection);
+      // Changes to the source, schema or profile show up in `kubectl describe isctenant`.
+      connection.setup.onChange = (reason, message) => {
+        const current = this.informer.get(name);
+        if (current) void this.events.record(current, { type: 'Normal', reason, message });
+      };
+    }
 
     try {
       const preflight = await connection.setup.preflight();

@@ -100,6 +100,9 @@ export class TenantSetup {
   private pending: Promise<TenantObjects> | undefined;
   private lastIdentityProcessing = 0;
 
+  /** Told of every change made to the source, schema or profile, e.g. to record an Event. */
+  onChange: ((reason: string, message: string) => void) | undefined;
+
   constructor(api: IscApi, settings: TenantSettings, logger: Logger) {
     this.api = api;
     this.settings = settings;
@@ -225,6 +228,10 @@ export class TenantSetup {
       owner,
     });
     this.logger.info({ sourceId: source.id, sourceName: source.name }, 'created source');
+    this.onChange?.(
+      'CreatedSource',
+      `created delimited-file source "${source.name}" (${source.id})`,
+    );
     return source;
   }
 
@@ -244,6 +251,11 @@ export class TenantSetup {
     this.logger.info(
       { sourceId: source.id, attributes: updated.attributes.map((a) => a.name) },
       'updated account schema',
+    );
+    this.onChange?.(
+      'UpdatedAccountSchema',
+      `set the account schema of source "${source.name}" to ` +
+        updated.attributes.map((attribute) => attribute.name).join(', '),
     );
     return updated;
   }
@@ -313,6 +325,10 @@ export class TenantSetup {
         identityAttributeConfig: { enabled: true, attributeTransforms: desiredTransforms },
       });
       this.logger.info({ identityProfileId: profile.id }, 'created identity profile');
+      this.onChange?.(
+        'CreatedIdentityProfile',
+        `created identity profile "${profile.name}" (${profile.id}) with the four mappings`,
+      );
       return profile;
     }
 
@@ -328,6 +344,10 @@ export class TenantSetup {
     if (patch.length === 0) return existing;
     const updated = await this.api.patchIdentityProfile(existing.id, patch);
     this.logger.info({ identityProfileId: existing.id }, 'restored identity profile mappings');
+    this.onChange?.(
+      'RestoredMappings',
+      `restored the mappings of identity profile "${existing.name}" (${existing.id})`,
+    );
     return updated;
   }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ServiceAccount } from './types.ts';
 
 export interface EventNote {
   type: 'Normal' | 'Warning';
@@ -23,21 +23,24 @@ export class EventRecorder {
     this.logger = logger;
   }
 
-  async record(resource: ServiceAccount, note: EventNote): Promise<void> {
+  /** Records an Event; Events of cluster-scoped objects such as Tenants go to "default". */
+  async record(resource: KubernetesObject, note: EventNote): Promise<void> {
     const now = new Date();
-    const name = `${resource.metadata.name}.${randomBytes(8).toString('hex')}`;
+    const objectName = resource.metadata?.name ?? '';
+    const name = `${objectName}.${randomBytes(8).toString('hex')}`;
+    const namespace = resource.metadata?.namespace ?? 'default';
     try {
       await this.core.createNamespacedEvent({
-        namespace: resource.metadata.namespace,
+        namespace,
         body: {
-          metadata: { name, namespace: resource.metadata.namespace },
+          metadata: { name, namespace },
           involvedObject: {
             apiVersion: resource.apiVersion,
             kind: resource.kind,
-            name: resource.metadata.name,
-            namespace: resource.metadata.namespace,
-            uid: resource.metadata.uid,
-            resourceVersion: resource.metadata.resourceVersion,
+            name: objectName,
+            ...(resource.metadata?.namespace ? { namespace: resource.metadata.namespace } : {}),
+            uid: resource.metadata?.uid,
+            resourceVersion: resource.metadata?.resourceVersion,
           },
           type: note.type,
           reason: note.reason,

@@ -170,6 +170,20 @@ test('tenants connect and report their source', async () => {
   await tenantReason('sandbox', 'Connected');
 });
 
+test('tenant events record what was created', async () => {
+  const events = await waitFor('Events of Tenant default', async () => {
+    const list = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: 'involvedObject.kind=Tenant,involvedObject.name=default',
+    });
+    return list.items.length >= 3 ? list.items : undefined;
+  });
+  const reasons = events.map((event) => event.reason);
+  assert.ok(reasons.includes('CreatedSource'), `reasons: ${reasons.join(', ')}`);
+  assert.ok(reasons.includes('UpdatedAccountSchema'), `reasons: ${reasons.join(', ')}`);
+  assert.ok(reasons.includes('CreatedIdentityProfile'), `reasons: ${reasons.join(', ')}`);
+});
+
 test('accounts land in the referenced tenant', async () => {
   await createServiceAccount('prod-bot', { accountId: 'SA-P1', email: 'prod@example.com' });
   await createServiceAccount('sandbox-bot', {

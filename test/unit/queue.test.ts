@@ -51,6 +51,15 @@ test('queue doubles rate-limited delays until forget', () => {
   queue.shutdown();
 });
 
+test('queue caps retries across keys', () => {
+  const queue = new WorkQueue({ baseDelayMs: 1, retriesPerSecond: 10, retryBurst: 3 });
+  const delays = ['a', 'b', 'c', 'd', 'e'].map((key) => queue.addRateLimited(`ns/${key}`));
+  assert.equal(delays.slice(0, 3), [1, 1, 1]);
+  assert.ok(delays[3]! >= 100, `fourth retry waited ${delays[3]} ms`);
+  assert.ok(delays[4]! >= 200, `fifth retry waited ${delays[4]} ms`);
+  queue.shutdown();
+});
+
 test('queue cancels a delayed add', async () => {
   const queue = new WorkQueue();
   queue.addAfter('ns/a', 20);
