@@ -131,16 +131,18 @@ export class IscClient {
     let attempt = 0;
     let refreshedToken = false;
     for (;;) {
+      const used: { token?: string } = {};
       try {
-        return await this.attempt<T>(method, path, request, attempt);
+        return await this.attempt<T>(method, path, request, attempt, used);
       } catch (error) {
         if (!isIscError(error)) throw error;
 
         if (error instanceof IscApiError && error.kind === 'unauthorized' && !refreshedToken) {
           // A token can be revoked or expire early; one fresh token decides whether the
-          // credential itself is bad.
+          // credential itself is bad. Only the rejected token is dropped, so concurrent
+          // callers that already hold a newer one do not each fetch another.
           refreshedToken = true;
-          this.token = undefined;
+          if (this.token?.accessToken === used.token) this.token = undefined;
           this.observer?.retry(method, path, 'unauthorized');
           continue;
         }
@@ -172,8 +174,34 @@ export class IscClient {
     path: string,
     request: IscRequest,
     attempt: number,
+    used: { token?: string },
   ): Promise<IscResponse<T>> {
-    const token = await this.accessToken();
+    // A call can wait in the limiter's queue past its token's expiry, so the token is checked
+    // again once the slot is held. No slot is held while a token is fetched, because the
+    // token request needs a slot of its own.
+    for (;;) {
+      const token = await this.accessToken();
+      const release = await this.limiter.acquire();
+      if (Date.now() >= token.expiresAt) {
+        release();
+        continue;
+      }
+      used.token = token.accessToken;
+      try {
+        return await this.send<T>(method, path, request, attempt, token);
+      } finally {
+        release();
+      }
+    }
+  }
+
+  private async send<T>(
+    method: string,
+    path: string,
+    request: IscRequest,
+    attempt: number,
+    token: CachedToken,
+  ): Promise<IscResponse<T>> {
     const headers: Record<string, string> = {
       ...request.headers,
       authorization: `Bearer ${token.accessToken}`,
@@ -187,7 +215,6 @@ export class IscClient {
       body = request.body.data;
     }
 
-    await this.limiter.acquire();
     const started = performance.now();
     const url = `${this.baseUrl}${path}${queryString(request.searchParams)}`;
     let response: { statusCode: number; body: string; headers: IscResponse<T>['headers'] };
@@ -241,20 +268,22 @@ export class IscClient {
       client_secret: this.clientSecret,
     });
     for (let attempt = 0; ; attempt++) {
-      await this.limiter.acquire();
       let response: { statusCode: number; body: string; headers: Record<string, unknown> };
+      const release = await this.limiter.acquire();
       try {
         response = await this.http.post(`${this.baseUrl}/oauth/token`, {
           body: form.toString(),
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
         });
       } catch (error) {
+        release();
         if (!(error instanceof RequestError)) throw error;
         const networkError = new IscNetworkError('POST', '/oauth/token', error);
         if (attempt >= this.maxRetries) throw networkError;
         await sleep(retryDelay(attempt, 0));
         continue;
       }
+      release();
 
       if (response.statusCode === 429 || response.statusCode >= 500) {
         const retryAfterMs = parseRetryAfter(response.headers['retry-after'] as string | undefined);

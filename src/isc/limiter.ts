@@ -1,13 +1,21 @@
 /**
- * Client-side rate limiter: at most `limit` request starts in any sliding window of `windowMs`.
- * ISC's gateway allows 100 requests per 10 seconds per client id and API version and answers
- * 429 beyond that, so one limiter is shared by every caller of one credential.
+ * Client-side rate limiter: at most `limit` requests in any window of `windowMs`. ISC's gateway
+ * allows 100 requests per 10 seconds per client id and API version and answers 429 beyond that,
+ * so one limiter is shared by every caller of one credential.
+ *
+ * The gateway counts a request when it arrives, which the client cannot observe: a request may
+ * arrive long after it left (connection set-up, a busy event loop). So a request holds its slot
+ * from `acquire` until `windowMs` after its response, which keeps every window of arrivals
+ * within the limit at the cost of a little throughput.
  */
 export class SlidingWindowLimiter {
   private readonly limit: number;
   private readonly windowMs: number;
-  private starts: number[] = [];
-  private readonly waiters: Array<() => void> = [];
+  private inFlight = 0;
+  /** When finished requests leave the window, ascending. */
+  private releases: number[] = [];
+  private pausedUntil = 0;
+  private readonly waiters: Array<(release: () => void) => void> = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(limit: number, windowMs: number) {
@@ -23,40 +31,59 @@ export class SlidingWindowLimiter {
     return this.waiters.length;
   }
 
-  /** Resolves when the caller may start one request. */
-  acquire(): Promise<void> {
+  /**
+   * Resolves when the caller may send one request, with a function to call once its response
+   * (or failure) arrived. A slot whose release is never called stays taken.
+   */
+  acquire(): Promise<() => void> {
     return new Promise((resolve) => {
       this.waiters.push(resolve);
       this.drain();
     });
   }
 
-  /** Pushes every slot out by `delayMs`, after the server answered 429 with Retry-After. */
+  /** Blocks new requests for `delayMs`, after the server answered 429 with Retry-After. */
   pause(delayMs: number): void {
-    // A start recorded at `blockedStart` leaves the window exactly when the pause ends.
-    const blockedStart = Date.now() + delayMs - this.windowMs;
-    const later = this.starts.filter((start) => start > blockedStart);
-    const fillers = new Array<number>(Math.max(this.limit - later.length, 0)).fill(blockedStart);
-    this.starts = [...fillers, ...later];
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delayMs);
+    this.schedule(delayMs);
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.releases.push(Date.now() + this.windowMs);
+    this.drain();
   }
 
   private drain(): void {
     const now = Date.now();
-    while (this.starts.length > 0 && this.starts[0]! <= now - this.windowMs) this.starts.shift();
-
-    while (this.waiters.length > 0 && this.starts.length < this.limit) {
-      this.starts.push(now);
-      this.waiters.shift()!();
+    while (this.releases.length > 0 && this.releases[0]! <= now) this.releases.shift();
+    if (now < this.pausedUntil) {
+      this.schedule(this.pausedUntil - now);
+      return;
     }
-    if (this.waiters.length === 0 || this.timer !== undefined) return;
 
-    const nextFree = this.starts[0]! + this.windowMs - now;
+    while (this.waiters.length > 0 && this.inFlight + this.releases.length < this.limit) {
+      this.inFlight++;
+      let released = false;
+      this.waiters.shift()!(() => {
+        if (released) return;
+        released = true;
+        this.release();
+      });
+    }
+    if (this.waiters.length > 0 && this.releases.length > 0) {
+      this.schedule(this.releases[0]! - now);
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer !== undefined) return;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
         this.drain();
       },
-      Math.max(nextFree, 1),
+      Math.max(delayMs, 1),
     );
   }
 }

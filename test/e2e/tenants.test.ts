@@ -30,6 +30,11 @@ import { waitFor } from '../support/wait.ts';
 
 const production = { clientId: 'prod-operator', clientSecret: `p-${crypto.randomUUID()}` };
 const sandbox = { clientId: 'sandbox-operator', clientSecret: `s-${crypto.randomUUID()}` };
+const narrow = {
+  clientId: 'narrow-operator',
+  clientSecret: `n-${crypto.randomUUID()}`,
+  scope: ['idn:accounts:read', 'sp:auth-user:read'],
+};
 const helpdesk = {
   clientId: 'helpdesk-operator',
   clientSecret: `h-${crypto.randomUUID()}`,
@@ -72,6 +77,7 @@ test.before(async () => {
     ['production', production],
     ['sandbox', sandbox],
     ['helpdesk', helpdesk],
+    ['narrow', narrow],
   ] as const) {
     await core.createNamespacedSecret({
       namespace: 'isc-system',
@@ -262,6 +268,15 @@ test('preflight names a missing user level', async () => {
   assert.match(ready!.message, 'ORG_ADMIN');
 });
 
+test('preflight names missing scopes', async () => {
+  await createTenant('narrow', productionTenant.url, 'narrow');
+  const tenant = await tenantReason('narrow', 'PreflightFailed');
+  const problems = tenant.status?.problems?.join(' ') ?? '';
+  assert.match(problems, 'lacks the scopes');
+  assert.match(problems, 'idn:accounts:manage');
+  assert.not.match(problems, 'sp:auth-user:read');
+});
+
 test('rotated Secret is picked up', async () => {
   await core.patchNamespacedSecret(
     {
@@ -285,7 +300,7 @@ test('rotated Secret is picked up', async () => {
 
 test('operator log has no tenant secret', () => {
   const output = operator.output();
-  for (const credential of [production, sandbox, helpdesk]) {
+  for (const credential of [production, sandbox, helpdesk, narrow]) {
     assert.not.ok(output.includes(credential.clientSecret), `${credential.clientId} secret logged`);
   }
 });

@@ -8,8 +8,9 @@ test('limiter admits at most limit per window', async () => {
   const origin = Date.now();
   await Promise.all(
     Array.from({ length: 7 }, async () => {
-      await limiter.acquire();
+      const release = await limiter.acquire();
       started.push(Date.now() - origin);
+      release();
     }),
   );
   started.sort((a, b) => a - b);
@@ -23,9 +24,10 @@ test('limiter admits at most limit per window', async () => {
 
 test('limiter reports queue depth', async () => {
   const limiter = new SlidingWindowLimiter(1, 100);
-  await limiter.acquire();
+  const release = await limiter.acquire();
   const pending = limiter.acquire();
   assert.is(limiter.queueDepth, 1);
+  release();
   await pending;
   assert.is(limiter.queueDepth, 0);
 });
@@ -36,6 +38,22 @@ test('limiter pause blocks new starts', async () => {
   limiter.pause(150);
   await limiter.acquire();
   assert.ok(Date.now() - origin >= 145, 'a start came before the pause ended');
+});
+
+test('limiter holds a slot until a window after release', async () => {
+  const limiter = new SlidingWindowLimiter(1, 100);
+  const release = await limiter.acquire();
+  let second = false;
+  const pending = limiter.acquire().then((next) => {
+    second = true;
+    next();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.is(second, false, 'a slot was given while the first request was still running');
+  const releasedAt = Date.now();
+  release();
+  await pending;
+  assert.ok(Date.now() - releasedAt >= 95, 'the slot came back before the window passed');
 });
 
 test('limiter rejects nonsense settings', () => {
