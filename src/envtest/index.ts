@@ -9,5 +9,12 @@ export {
   type LocalClusterOptions,
   startLocalCluster,
 } from './cluster.ts';
+export {
+  type EnsureHelmOptions,
+  ensureHelm,
+  helmVersion,
+  type RunHelmOptions,
+  runHelm,
+} from './helm.ts';
 export { StartupError } from './probes.ts';
 export { kubernetesRelease } from './release.ts';
