@@ -1,0 +1,63 @@
+/**
+ * What the review commands (validate, plan, export) share: their streams and environment, passed
+ * in so tests can capture them, and argument parsing that reports a usage error.
+ */
+import type { Readable } from 'node:stream';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+export interface CommandIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  stdin: Readable;
+  env: Record<string, string | undefined>;
+}
+
+export const processIo: CommandIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  stdin: process.stdin,
+  env: process.env,
+};
+
+/** Exit codes shared by the review commands. */
+export const exitCodes = {
+  ok: 0,
+  /** validate: a document is invalid; plan: invalid documents, policy violations or ISC errors. */
+  failed: 1,
+  usage: 2,
+  /** plan: applying the files would change the tenant. */
+  changes: 3,
+} as const;
+
+/** Wrong or missing command-line arguments; the command prints it with its usage. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses options strictly; an unknown option or a missing value throws UsageError. */
+export function parseCommandArgs<T extends Options>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Returns the value of an option that must be one of `choices`. */
+export function choice<T extends string>(
+  name: string,
+  value: string | undefined,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not "${value}"`);
+  }
+  return value as T;
+}

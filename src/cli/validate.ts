@@ -1,0 +1,79 @@
+/**
+ * `isc-sa-operator validate`: checks ServiceAccount and Tenant manifests without a cluster.
+ */
+import {
+  type CommandIo,
+  choice,
+  exitCodes,
+  parseCommandArgs,
+  processIo,
+  UsageError,
+} from './command-io.ts';
+import { checkManifests, formatFinding, printable } from './manifest-check.ts';
+
+export const validateUsage = `Usage: isc-sa-operator validate [options] <file|folder|->...
+
+Checks every ServiceAccount and Tenant (API group isc.sailpoint) in the YAML files, folders
+(recursively: *.yaml, *.yml, *.json) or stdin (-) against the schemas and CEL rules of the CRDs in
+crds/, Kubernetes' name rules, duplicate account ids and names, and an optional policy. Other
+documents are skipped.
+
+Options:
+  --policy FILE     apply the rules of a ServiceAccountPolicy file (see examples/policy.yaml)
+  --output FORMAT   text (default) or json
+  -h, --help        show this help
+
+Exit codes: 0 valid, 1 invalid or unreadable documents or policy violations, 2 usage error.`;
+
+/** Runs the command and returns its exit code. */
+export async function runValidate(argv: string[], io: CommandIo = processIo): Promise<number> {
+  try {
+    const { values, positionals } = parseCommandArgs(argv, {
+      policy: { type: 'string' },
+      output: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help) {
+      io.stdout(`${validateUsage}\n`);
+      return exitCodes.ok;
+    }
+    const output = choice('output', values.output, ['text', 'json'], 'text');
+    const report = await checkManifests(positionals, values.policy, io.stdin);
+
+    if (output === 'json') {
+      const resources = report.resources.map((resource) => ({
+        kind: resource.kind,
+        name: resource.key,
+        file: resource.document.file,
+        document: resource.document.index,
+        line: resource.document.line,
+        valid: resource.valid,
+      }));
+      const json = {
+        valid: report.findings.length === 0,
+        resources,
+        findings: report.findings,
+        skippedDocuments: report.skippedDocuments,
+        notChecked: report.notChecked,
+      };
+      io.stdout(`${JSON.stringify(json, null, 2)}\n`);
+    } else {
+      for (const finding of report.findings) io.stdout(`${formatFinding(finding)}\n`);
+      for (const note of report.notChecked) io.stdout(`not checked: ${printable(note)}\n`);
+      const counts = new Map<string, number>();
+      for (const resource of report.resources)
+        counts.set(resource.kind, (counts.get(resource.kind) ?? 0) + 1);
+      const kinds =
+        [...counts].map(([kind, count]) => `${count} ${kind}`).join(', ') ||
+        'no ServiceAccount or Tenant';
+      io.stdout(
+        `${kinds} checked, ${report.findings.length} problems, ${report.skippedDocuments} other documents skipped\n`,
+      );
+    }
+    return report.findings.length === 0 ? exitCodes.ok : exitCodes.failed;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`validate: ${error.message}\n\n${validateUsage}\n`);
+    return exitCodes.usage;
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Reads Kubernetes manifests from files, folders and stdin as `kubectl apply -f` would: every
+ * YAML document of every file, folders recursively, `-` for stdin (e.g. `helm template` output).
+ * Each document keeps its position, so a finding can name its file, line and document.
+ */
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+} from 'yaml';
+
+/** Name shown for documents read from stdin. */
+export const stdinName = '<stdin>';
+
+/** Extensions read from folders; a file named directly is read whatever its name. */
+const manifestExtensions = /\.(ya?ml|json)$/i;
+
+/** One YAML document of a file, with the means to find the line of any field in it. */
+export interface SourceDocument {
+  file: string;
+  /** Position of the document in its file, counting from 1. */
+  index: number;
+  /** Line of the document's first content, counting from 1. */
+  line: number;
+  value: unknown;
+  /** Returns the line of the deepest node on `path` that exists in the document. */
+  lineOf(path: readonly (string | number)[]): number;
+}
+
+/** A file or document that could not be read or parsed. */
+export interface ReadProblem {
+  file: string;
+  index?: number;
+  line?: number;
+  message: string;
+}
+
+export interface ReadResult {
+  documents: SourceDocument[];
+  problems: ReadProblem[];
+}
+
+/** A path on the command line that does not exist: a usage error, not an invalid manifest. */
+export class MissingPathError extends Error {
+  readonly path: string;
+
+  constructor(path: string) {
+    super(`path "${path}" does not exist`);
+    this.name = 'MissingPathError';
+    this.path = path;
+  }
+}
+
+/**
+ * Reads every document under `paths`. Throws MissingPathError for a path that does not exist;
+ * YAML syntax errors and unreadable files are returned as problems, so one bad file does not
+ * hide the findings of the others.
+ */
+export async function readDocuments(
+  paths: readonly string[],
+  stdin: Readable,
+): Promise<ReadResult> {
+  const result: ReadResult = { documents: [], problems: [] };
+  const visited = new Set<string>();
+  for (const path of paths) {
+    if (path === '-') {
+      parseInto(result, stdinName, await readStream(stdin));
+      continue;
+    }
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch {
+      throw new MissingPathError(path);
+    }
+    if (info.isDirectory()) {
+      await readFolder(result, path, visited);
+    } else {
+      await readFileInto(result, path);
+    }
+  }
+  return result;
+}
+
+/** Reads a folder recursively in name order, skipping hidden entries such as `.git`. */
+async function readFolder(result: ReadResult, folder: string, visited: Set<string>): Promise<void> {
+  // A symbolic link back to a parent folder would otherwise recurse forever.
+  const real = await realpath(folder);
+  if (visited.has(real)) return;
+  visited.add(real);
+
+  const entries = (await readdir(folder)).filter((name) => !name.startsWith('.')).sort();
+  for (const name of entries) {
+    const path = join(folder, name);
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      result.problems.push({ file: path, message: `cannot read: ${(error as Error).message}` });
+      continue;
+    }
+    if (info.isDirectory()) await readFolder(result, path, visited);
+    else if (manifestExtensions.test(name)) await readFileInto(result, path);
+  }
+}
+
+async function readFileInto(result: ReadResult, path: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    result.problems.push({ file: path, message: `cannot read: ${(error as Error).message}` });
+    return;
+  }
+  parseInto(result, path, text);
+}
+
+async function readStream(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses every document of one file; documents that hold only comments are skipped. */
+export function parseInto(result: ReadResult, file: string, text: string): void {
+  const lineCounter = new LineCounter();
+  const parsed = parseAllDocuments(text, { lineCounter });
+  // A stream that is not a list of documents (e.g. stray text) still yields an array here.
+  const documents = Array.isArray(parsed) ? parsed : [parsed];
+  documents.forEach((document, position) => {
+    const index = position + 1;
+    if (document.errors.length > 0) {
+      for (const error of document.errors) {
+        const line = error.linePos?.[0].line;
+        result.problems.push({
+          file,
+          index,
+          ...(line === undefined ? {} : { line }),
+          message: `invalid YAML: ${firstLine(error.message)}`,
+        });
+      }
+      return;
+    }
+    if (document.contents === null) return;
+    const line = lineCounter.linePos(document.contents.range?.[0] ?? 0).line;
+    result.documents.push({
+      file,
+      index,
+      line,
+      value: document.toJS({ maxAliasCount: 100 }),
+      lineOf: (path) => lineOfPath(document, lineCounter, path) ?? line,
+    });
+  });
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}
+
+/**
+ * Walks `path` through the document's maps and sequences and returns the line of the last node
+ * found; for a map entry that is the line of its key, where an editor would point.
+ */
+function lineOfPath(
+  document: Document.Parsed,
+  lineCounter: LineCounter,
+  path: readonly (string | number)[],
+): number | undefined {
+  let node: Node | null | undefined = document.contents;
+  let offset = node?.range?.[0];
+  for (const segment of path) {
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (item) => isScalar(item.key) && String(item.key.value) === String(segment),
+      );
+      if (!pair) break;
+      offset = (pair.key as Node).range?.[0] ?? offset;
+      node = pair.value as Node | null;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment] as Node | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+}

@@ -1,0 +1,301 @@
+/**
+ * Offline checks of ServiceAccount and Tenant manifests: the CRDs' schemas and CEL rules, the
+ * object metadata rules of Kubernetes, the operator's own refusals (two resources claiming one
+ * account) and an optional team policy.
+ */
+import type { SourceDocument } from '../cli/yaml-documents.ts';
+import { type CelEvaluator, checkCelRules, formatPath } from './cel.ts';
+import { type ResourceSchema, schemaIssues } from './crd-schema.ts';
+import { checkPolicy, inactiveRules, type Policy } from './policy.ts';
+
+/** API group of the operator's resources; other documents are skipped. */
+export const iscGroup = 'isc.sailpoint';
+
+/** Which check produced a finding. */
+export type FindingSource = 'yaml' | 'schema' | 'cel' | 'kubernetes' | 'operator' | 'policy';
+
+/** A problem in one document, with enough position to find it in an editor. */
+export interface Finding {
+  file: string;
+  /** Document position in its file, counting from 1. */
+  document?: number;
+  line?: number;
+  /** `Kind namespace/name` when known. */
+  resource?: string;
+  /** Field path such as `spec.attributes.team`; empty for the whole document. */
+  path: string;
+  message: string;
+  source: FindingSource;
+  /** Policy rule name, or the CEL expression, that caught the problem. */
+  rule?: string;
+}
+
+/** A ServiceAccount or Tenant found in the input. */
+export interface CheckedResource {
+  document: SourceDocument;
+  kind: string;
+  /** `namespace/name` for namespaced kinds, `name` otherwise. */
+  key: string;
+  /** The object with the CRD's defaults filled in, as the API server would store it. */
+  object: Record<string, unknown>;
+  /** False when any check other than the policy failed. */
+  valid: boolean;
+}
+
+export interface ValidationReport {
+  resources: CheckedResource[];
+  findings: Finding[];
+  /** Documents outside the `isc.sailpoint` group, or not Kubernetes objects at all. */
+  skippedDocuments: number;
+  /** Checks that did not run, each with the reason. */
+  notChecked: string[];
+}
+
+export interface ValidationOptions {
+  schemas: readonly ResourceSchema[];
+  cel: CelEvaluator | undefined;
+  policy?: Policy | undefined;
+}
+
+const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Runs every check on every document and returns the findings in input order. */
+export function validateDocuments(
+  documents: readonly SourceDocument[],
+  options: ValidationOptions,
+): ValidationReport {
+  const report: ValidationReport = {
+    resources: [],
+    findings: [],
+    skippedDocuments: 0,
+    notChecked: [],
+  };
+  const skippedRules = new Map<string, string>();
+
+  for (const document of expandLists(documents)) {
+    const object = document.value;
+    if (
+      !isRecord(object) ||
+      typeof object.apiVersion !== 'string' ||
+      typeof object.kind !== 'string'
+    ) {
+      report.skippedDocuments++;
+      continue;
+    }
+    const [group, version] = object.apiVersion.includes('/')
+      ? object.apiVersion.split('/', 2)
+      : ['', object.apiVersion];
+    if (group !== iscGroup) {
+      report.skippedDocuments++;
+      continue;
+    }
+    checkResource(document, object, version!, options, report, skippedRules);
+  }
+
+  checkDuplicates(report);
+  for (const [rule, reason] of skippedRules) report.notChecked.push(`CEL rule ${rule}: ${reason}`);
+  const serviceAccountSchema = options.schemas.find((schema) => schema.kind === 'ServiceAccount');
+  if (options.policy && serviceAccountSchema) {
+    for (const rule of inactiveRules(options.policy, serviceAccountSchema.schema)) {
+      report.notChecked.push(`policy rule ${rule}`);
+    }
+  }
+  return report;
+}
+
+function checkResource(
+  document: SourceDocument,
+  object: Record<string, unknown>,
+  version: string,
+  options: ValidationOptions,
+  report: ValidationReport,
+  skippedRules: Map<string, string>,
+): void {
+  const kind = object.kind as string;
+  const metadata = isRecord(object.metadata) ? object.metadata : {};
+  const name = typeof metadata.name === 'string' ? metadata.name : '';
+  const schema = options.schemas.find(
+    (candidate) => candidate.kind === kind && candidate.version === version,
+  );
+  const namespaced = schema?.scope !== 'Cluster';
+  const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : '';
+  const key = namespaced ? `${namespace || '(default namespace)'}/${name}` : name;
+  const findingsBefore = report.findings.length;
+  const add = (
+    path: readonly (string | number)[],
+    message: string,
+    source: FindingSource,
+    rule?: string,
+  ) =>
+    report.findings.push({
+      file: document.file,
+      document: document.index,
+      line: document.lineOf(path),
+      resource: `${kind} ${key}`,
+      path: formatPath(path),
+      message,
+      source,
+      ...(rule === undefined ? {} : { rule }),
+    });
+
+  if (!schema) {
+    const served = options.schemas.map(
+      (candidate) => `${candidate.kind} ${iscGroup}/${candidate.version}`,
+    );
+    add(
+      ['kind'],
+      `no CRD in crds/ serves kind ${kind} in ${iscGroup}/${version}; served: ${served.join(', ')}`,
+      'schema',
+    );
+    return;
+  }
+
+  if (name === '') add(['metadata', 'name'], 'required value is missing', 'kubernetes');
+  else if (name.length > 253 || !dns1123Subdomain.test(name)) {
+    add(
+      ['metadata', 'name'],
+      'must be a lowercase DNS subdomain (a-z, 0-9, "-" and ".", at most 253 characters)',
+      'kubernetes',
+    );
+  }
+  if (namespaced && namespace !== '' && (namespace.length > 63 || !dns1123Label.test(namespace))) {
+    add(
+      ['metadata', 'namespace'],
+      'must be a lowercase DNS label (a-z, 0-9 and "-", at most 63 characters)',
+      'kubernetes',
+    );
+  }
+
+  const defaulted = structuredClone(object);
+  if (!schema.validate(defaulted)) {
+    for (const issue of schemaIssues(schema.validate.errors))
+      add(issue.path, issue.message, 'schema');
+  }
+  const cel = checkCelRules(schema.schema, defaulted, options.cel);
+  for (const issue of cel.issues) add(issue.path, issue.message, 'cel', issue.rule);
+  for (const skip of cel.skipped)
+    skippedRules.set(`"${skip.rule}" on ${kind} ${skip.path}`, skip.reason);
+
+  const valid = report.findings.length === findingsBefore;
+  if (kind === 'ServiceAccount' && options.policy) {
+    for (const violation of checkPolicy(options.policy, defaulted)) {
+      add(violation.path, violation.message, 'policy', violation.rule);
+    }
+  }
+  report.resources.push({ document, kind, key, object: defaulted, valid });
+}
+
+/**
+ * Reports a resource defined twice, and two ServiceAccounts of one tenant that claim the same
+ * account id or name: the operator reconciles only the older claim (reason DuplicateAccountId).
+ * ISC compares both without regard to case.
+ */
+function checkDuplicates(report: ValidationReport): void {
+  const seen = new Map<string, CheckedResource>();
+  const claims = new Map<string, CheckedResource>();
+  for (const resource of report.resources) {
+    const identity = `${resource.kind} ${resource.key}`;
+    const first = seen.get(identity);
+    if (first) {
+      pushFinding(
+        report,
+        resource,
+        [],
+        `${identity} is also defined in ${where(first)}`,
+        'kubernetes',
+      );
+      continue;
+    }
+    seen.set(identity, resource);
+    if (resource.kind !== 'ServiceAccount' || !resource.valid) continue;
+
+    const spec = resource.object.spec as Record<string, unknown>;
+    const tenant = (spec.tenantRef as { name?: string } | undefined)?.name ?? '';
+    const metadata = resource.object.metadata as Record<string, unknown>;
+    const accountName = String(spec.name ?? metadata.name);
+    const candidates: Array<[string, (string | number)[], string]> = [
+      [
+        `name|${accountName.toLowerCase()}`,
+        spec.name === undefined ? ['metadata', 'name'] : ['spec', 'name'],
+        `account name "${accountName}"`,
+      ],
+    ];
+    if (typeof spec.accountId === 'string') {
+      candidates.push([
+        `id|${spec.accountId.toLowerCase()}`,
+        ['spec', 'accountId'],
+        `account id "${spec.accountId}"`,
+      ]);
+    }
+    for (const [claim, path, what] of candidates) {
+      const claimKey = `${tenant}|${claim}`;
+      const rival = claims.get(claimKey);
+      if (rival) {
+        pushFinding(
+          report,
+          resource,
+          path,
+          `${what} is also claimed by ServiceAccount ${rival.key} (${where(rival)}); the operator reconciles only one of them`,
+          'operator',
+        );
+      } else {
+        claims.set(claimKey, resource);
+      }
+    }
+  }
+}
+
+function pushFinding(
+  report: ValidationReport,
+  resource: CheckedResource,
+  path: (string | number)[],
+  message: string,
+  source: FindingSource,
+): void {
+  resource.valid = false;
+  report.findings.push({
+    file: resource.document.file,
+    document: resource.document.index,
+    line: resource.document.lineOf(path),
+    resource: `${resource.kind} ${resource.key}`,
+    path: formatPath(path),
+    message,
+    source,
+  });
+}
+
+function where(resource: CheckedResource): string {
+  return `${resource.document.file}:${resource.document.lineOf([])}`;
+}
+
+/** Replaces a `v1 List` document (as `kubectl get -o yaml` writes) by its items. */
+function expandLists(documents: readonly SourceDocument[]): SourceDocument[] {
+  const expanded: SourceDocument[] = [];
+  for (const document of documents) {
+    const value = document.value;
+    if (
+      !isRecord(value) ||
+      value.apiVersion !== 'v1' ||
+      value.kind !== 'List' ||
+      !Array.isArray(value.items)
+    ) {
+      expanded.push(document);
+      continue;
+    }
+    value.items.forEach((item, index) => {
+      const prefix = ['items', index];
+      expanded.push({
+        ...document,
+        value: item,
+        line: document.lineOf(prefix),
+        lineOf: (path) => document.lineOf([...prefix, ...path]),
+      });
+    });
+  }
+  return expanded;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

@@ -1,0 +1,231 @@
+/**
+ * Offline validation of manifests against the CRDs in crds/: field paths, lines and document
+ * numbers of each finding, and the exit codes of `validate`.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { CommandIo } from '../../src/cli/command-io.ts';
+import { runValidate } from '../../src/cli/validate.ts';
+import { parseInto, type ReadResult } from '../../src/cli/yaml-documents.ts';
+import { loadCelEvaluator } from '../../src/validation/cel.ts';
+import { loadResourceSchemas, type ResourceSchema } from '../../src/validation/crd-schema.ts';
+import { validateDocuments } from '../../src/validation/validate.ts';
+
+let schemas: ResourceSchema[];
+let cel: Awaited<ReturnType<typeof loadCelEvaluator>>;
+
+test.before(async () => {
+  schemas = await loadResourceSchemas();
+  cel = await loadCelEvaluator();
+});
+
+function check(text: string) {
+  const read: ReadResult = { documents: [], problems: [] };
+  parseInto(read, 'in.yaml', text);
+  return { read, report: validateDocuments(read.documents, { schemas, cel }) };
+}
+
+const header = `apiVersion: isc.sailpoint/v1alpha1
+kind: ServiceAccount
+metadata:
+  name: audit01
+  namespace: default
+spec:
+`;
+
+// Each case: the spec lines (from line 7 on), then the expected path, line and message part.
+const invalidCases: Array<[string, string, string, number, string]> = [
+  ['missing email', '  purpose: x\n', 'spec.email', 6, 'required'],
+  ['malformed email', '  email: not-an-email\n', 'spec.email', 7, 'format'],
+  ['unknown field', '  email: a@example.com\n  owner: me\n', 'spec.owner', 8, 'unknown field'],
+  [
+    'bad enum',
+    '  email: a@example.com\n  deletionPolicy: Keep\n',
+    'spec.deletionPolicy',
+    8,
+    'Delete, Orphan',
+  ],
+  ['bad account id', '  email: a@example.com\n  accountId: -x\n', 'spec.accountId', 8, 'pattern'],
+  [
+    'non-string attribute',
+    '  email: a@example.com\n  attributes:\n    team: 7\n',
+    'spec.attributes.team',
+    9,
+    'string',
+  ],
+  [
+    'purpose too long',
+    `  email: a@example.com\n  purpose: ${'x'.repeat(1025)}\n`,
+    'spec.purpose',
+    8,
+    '1024',
+  ],
+];
+
+for (const [name, spec, path, line, message] of invalidCases) {
+  test(`schema: ${name}`, () => {
+    const { report } = check(header + spec);
+    const finding = report.findings.find((candidate) => candidate.path === path);
+    assert.ok(finding, `no finding at ${path}: ${JSON.stringify(report.findings)}`);
+    assert.is(finding.line, line);
+    assert.is(finding.document, 1);
+    assert.is(finding.source, 'schema');
+    assert.ok(finding.message.includes(message), finding.message);
+    assert.is(report.resources[0]?.valid, false);
+  });
+}
+
+test('valid ServiceAccount and Tenant pass', () => {
+  const { report } = check(`${header}  email: a@example.com\n  purpose: Audit\n---
+apiVersion: isc.sailpoint/v1alpha1
+kind: Tenant
+metadata:
+  name: default
+spec:
+  baseUrl: http://127.0.0.1:8080
+  credentialsSecretRef: { namespace: isc-system, name: creds }
+`);
+  assert.equal(report.findings, []);
+  assert.is(report.resources.length, 2);
+  assert.ok(report.resources.every((resource) => resource.valid));
+});
+
+test('defaults are filled in', () => {
+  const { report } = check(`${header}  email: a@example.com\n`);
+  const spec = report.resources[0]!.object.spec as Record<string, unknown>;
+  assert.is(spec.deletionPolicy, 'Delete');
+  assert.is(spec.adopt, false);
+});
+
+test('findings name the document', () => {
+  const { report } = check(`apiVersion: v1
+kind: ConfigMap
+metadata: { name: other }
+---
+${header}  email: broken
+`);
+  assert.is(report.skippedDocuments, 1);
+  assert.is(report.findings[0]?.document, 2);
+  assert.is(report.findings[0]?.line, 11);
+});
+
+test('metadata name must be a DNS subdomain', () => {
+  const { report } = check(header.replace('audit01', 'Audit_01') + '  email: a@example.com\n');
+  assert.is(report.findings[0]?.path, 'metadata.name');
+  assert.is(report.findings[0]?.line, 4);
+  assert.is(report.findings[0]?.source, 'kubernetes');
+});
+
+test('unknown version of the group', () => {
+  const { report } = check(header.replace('v1alpha1', 'v9') + '  email: a@example.com\n');
+  assert.ok(report.findings[0]?.message.includes('no CRD'));
+});
+
+test('duplicate account id across documents', () => {
+  const second = header.replace('audit01', 'audit02');
+  const { report } = check(
+    `${header}  email: a@example.com\n  accountId: SA-1\n---\n${second}  email: b@example.com\n  accountId: sa-1\n`,
+  );
+  assert.is(report.findings.length, 1);
+  assert.is(report.findings[0]?.source, 'operator');
+  assert.is(report.findings[0]?.path, 'spec.accountId');
+  assert.is(report.findings[0]?.line, 17);
+  assert.ok(report.findings[0]?.message.includes('default/audit01'));
+});
+
+test('same resource defined twice', () => {
+  const { report } = check(
+    `${header}  email: a@example.com\n---\n${header}  email: b@example.com\n`,
+  );
+  assert.is(report.findings.length, 1);
+  assert.ok(report.findings[0]?.message.includes('also defined in in.yaml:1'));
+});
+
+test('List items are checked', () => {
+  const { report } = check(`apiVersion: v1
+kind: List
+items:
+  - apiVersion: isc.sailpoint/v1alpha1
+    kind: ServiceAccount
+    metadata: { name: listed, namespace: default }
+    spec:
+      email: nope
+`);
+  assert.is(report.findings[0]?.path, 'spec.email');
+  assert.is(report.findings[0]?.line, 8);
+});
+
+test('YAML syntax error has a line', () => {
+  const { read } = check(`${header}  email: a@example.com\n  purpose: [unclosed\n`);
+  assert.is(read.problems.length, 1);
+  assert.ok(read.problems[0]!.line! >= 8);
+});
+
+test('CEL rules run or are listed as not checked', () => {
+  const { report } = check(`${header}  email: a@example.com\n  attributes:\n    e-mail: x\n`);
+  if (cel) {
+    const finding = report.findings.find((candidate) => candidate.source === 'cel');
+    assert.is(finding?.path, 'spec.attributes');
+    assert.is(finding?.line, 8);
+  } else {
+    assert.equal(report.findings, []);
+    assert.ok(report.notChecked.some((note) => note.includes("'e-mail'")));
+  }
+  assert.ok(report.notChecked.some((note) => note.includes('transition rule')));
+});
+
+function capture(stdinText = ''): { io: CommandIo; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    io: {
+      stdout: (text) => {
+        out += text;
+      },
+      stderr: (text) => {
+        err += text;
+      },
+      stdin: Readable.from([stdinText]),
+      env: {},
+    },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+test('exit codes of validate', async () => {
+  const folder = await mkdtemp(join(tmpdir(), 'cli-validate-'));
+  try {
+    await writeFile(join(folder, 'good.yaml'), `${header}  email: a@example.com\n`);
+    const good = capture();
+    assert.is(await runValidate([folder], good.io), 0);
+    assert.ok(good.out().includes('1 ServiceAccount checked, 0 problems'));
+
+    await writeFile(join(folder, 'nested.yml'), `${header.replace('audit01', 'b')}  email: bad\n`);
+    const bad = capture();
+    assert.is(await runValidate([folder], bad.io), 1);
+    assert.ok(bad.out().includes(`${join(folder, 'nested.yml')}:7: document 1:`), bad.out());
+
+    const usage = capture();
+    assert.is(await runValidate([join(folder, 'missing.yaml')], usage.io), 2);
+    assert.ok(usage.err().includes('does not exist'));
+    assert.is(await runValidate(['--bogus', folder], capture().io), 2);
+    assert.is(await runValidate([], capture().io), 2);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test('validate reads stdin and prints JSON', async () => {
+  const piped = capture(`${header}  email: nope\n`);
+  assert.is(await runValidate(['-', '--output', 'json'], piped.io), 1);
+  const json = JSON.parse(piped.out()) as { valid: boolean; findings: Array<{ file: string }> };
+  assert.is(json.valid, false);
+  assert.is(json.findings[0]?.file, '<stdin>');
+});
+
+test.run();
