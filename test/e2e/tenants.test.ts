@@ -52,7 +52,7 @@ let operator: OperatorProcess;
 test.before(async () => {
   cluster = await startLocalCluster();
   productionTenant = await startEmulator({
-    clients: [production, helpdesk],
+    clients: [production, helpdesk, narrow],
     asyncDelayMs: 100,
     fixtures: {
       identities: [
