@@ -170,7 +170,7 @@ export class ServiceAccountController {
     this.logger.info('controller stopped');
   }
 
-  /** Every resource the informer currently holds. */
+  /** Returns every resource the informer currently contains. */
   list(): readonly ServiceAccount[] {
     return this.informer.list();
   }
@@ -195,7 +195,7 @@ export class ServiceAccountController {
     }
   }
 
-  /** The client's watch stops for good on errors other than 410 Gone and timeouts. */
+  /** Restarts the watch, which client-node stops for good on errors other than 410 and timeouts. */
   private restartInformer(error: unknown): void {
     if (this.stopped || !this.synced || this.relisting || this.restartTimer !== undefined) return;
     // Our own stop() during a relist aborts the old watch; that is no failure.
@@ -518,7 +518,7 @@ function metricLabels(result: ReconcileResult | { failure: Failure }): [string, 
   return [outcome.kind, outcome.kind === 'resource-updated' ? '' : outcome.reason];
 }
 
-/** What one reconcile means for the resource's conditions and logs. */
+/** Meaning of one reconcile for the resource's conditions and logs. */
 interface StatusView {
   ready: boolean;
   reconciling: boolean;

@@ -28,7 +28,7 @@ export interface ReconcileDeps {
   now: () => Date;
 }
 
-/** Where one reconcile left the resource; the controller turns it into conditions and requeues. */
+/** Result of one reconcile, which the controller turns into conditions and requeues. */
 export type Outcome =
   | {
       kind: 'ready';
@@ -60,13 +60,13 @@ export function accountNameOf(resource: ServiceAccount): string {
   return resource.spec.name ?? resource.metadata.name;
 }
 
-/** A stable account id for a resource created without one, derived from its uid. */
+/** Returns a stable account id for a resource created without one, derived from its uid. */
 export function generatedAccountId(resource: ServiceAccount): string {
   const uid = resource.metadata.uid ?? '';
   return `sa-${uid.replace(/-/g, '').slice(0, 12)}`;
 }
 
-/** The account's attributes as the source's CSV columns would hold them. */
+/** Returns the account's attributes as the source's CSV columns would contain them. */
 export function desiredAccountAttributes(resource: ServiceAccount): Record<string, string> {
   return {
     ...resource.spec.attributes,
@@ -424,7 +424,7 @@ async function createAccount(
   try {
     await deps.api.createAccount(sourceId, attributes);
   } catch (error) {
-    // Only an answer that says ISC did not act (4xx) clears the marker; after a timeout or 5xx
+    // Only a response that shows ISC did not act (4xx) clears the marker. After a timeout or 5xx
     // the create may still happen, so the marker stays and the next reconcile waits for it.
     if (isIscError(error) && error.kind !== 'transient') {
       deps.tenant.invalidate();
@@ -457,7 +457,7 @@ function attributesMatch(
   return [...names].every((name) => (current[name] ?? '') === (desired[name] ?? ''));
 }
 
-/** The oldest other resource that claims the same account id or account name, if any. */
+/** Returns the oldest other resource that claims the same account id or name, if any. */
 function findRival(
   resource: ServiceAccount,
   peers: readonly ServiceAccount[],

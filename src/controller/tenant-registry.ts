@@ -32,7 +32,7 @@ export interface TenantConnection {
 export interface TenantEntry {
   connection: TenantConnection | undefined;
   ready: boolean;
-  /** Why the tenant is not ready, for the ServiceAccounts that wait on it. */
+  /** Reason the tenant is not ready, for the ServiceAccounts that wait on it. */
   reason: string;
   message: string;
   /** Marked isc.sailpoint/default-tenant="true". */
@@ -172,7 +172,7 @@ export class TenantRegistry {
     return { ok: true, name, connection: entry.connection };
   }
 
-  /** The default tenant's name; undefined when the default marker is ambiguous. */
+  /** Returns the default tenant's name, or undefined when the default marker is ambiguous. */
   private defaultName(): string | undefined {
     const marked = [...this.entries].filter(([, entry]) => entry.markedDefault);
     if (marked.length > 1) return undefined;

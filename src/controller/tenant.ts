@@ -16,7 +16,7 @@ export interface TenantSettings {
   ownerIdentityId?: string;
   /** How long the verified source and profile are trusted before they are read again. */
   cacheTtlMs: number;
-  /** Least time between two process-identities calls on the profile. */
+  /** Minimum time between two process-identities calls on the profile. */
   identityProcessingIntervalMs: number;
 }
 
@@ -31,7 +31,7 @@ export const requiredAccountAttributes: readonly string[] = ['id', 'name', 'e-ma
 
 /**
  * Attributes of the template ISC gives a new delimited-file source. They are dropped from the
- * schema only while the source holds no accounts, so no account data is ever removed.
+ * schema only while the source contains no accounts, so no account data is ever removed.
  */
 const delimitedFileTemplateAttributes = new Set([
   'givenName',
@@ -54,11 +54,11 @@ export const requiredMappings: ReadonlyArray<{
   { identityAttribute: 'firstname', accountAttribute: 'name' },
 ];
 
-/** What a check of the credential found before any change is made. */
+/** Findings of the credential check that runs before any change. */
 export interface PreflightResult {
   credentialIdentityId: string | undefined;
   capabilities: string[];
-  /** Each missing user level or scope, as a sentence that says what to grant. */
+  /** Each missing user level or scope, as a sentence that states what to grant. */
   problems: string[];
 }
 
@@ -180,7 +180,7 @@ export class TenantSetup {
     return { source, accountSchema };
   }
 
-  /** Forgets the cached objects, e.g. after ISC answered 404 for one of them. */
+  /** Forgets the cached objects, e.g. after ISC returned 404 for one of them. */
   invalidate(): void {
     this.cached = undefined;
   }

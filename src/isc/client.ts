@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { IscApiError, IscNetworkError, isIscError, parseIscErrorBody } from './errors.ts';
 import { SlidingWindowLimiter } from './limiter.ts';
 
-/** Which family of API paths the tenant is called with. */
+/** Family of API paths used to call the tenant. */
 export type IscApiVersion = 'v2025' | 'per-service';
 
 export interface IscClientOptions {
@@ -44,7 +44,7 @@ export interface IscResponse<T> {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** What the token endpoint returns about the credential's owner. */
+/** Facts the token endpoint returns about the credential's owner. */
 export interface TokenOwner {
   identityId: string | undefined;
   tenantId: string | undefined;
@@ -163,8 +163,8 @@ export class IscClient {
   private mayRetry(method: string, error: IscApiError | IscNetworkError): boolean {
     if (error.kind !== 'transient') return false;
     if (safeMethods.has(method)) return true;
-    // The gateway rejects a rate-limited request before the service sees it, and a refused
-    // connection never carried the request: both are safe to send again.
+    // The gateway rejects a rate-limited request before the service receives it, and a refused
+    // connection never carried the request, so both are safe to send again.
     if (error instanceof IscApiError) return error.status === 429;
     return error.code === 'ECONNREFUSED';
   }

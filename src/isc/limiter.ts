@@ -1,6 +1,6 @@
 /**
  * Client-side rate limiter: at most `limit` requests in any window of `windowMs`. ISC's gateway
- * allows 100 requests per 10 seconds per client id and API version and answers 429 beyond that,
+ * allows 100 requests per 10 seconds per client id and API version and returns 429 beyond that,
  * so one limiter is shared by every caller of one credential.
  *
  * The gateway counts a request when it arrives, which the client cannot observe: a request may
@@ -42,7 +42,7 @@ export class SlidingWindowLimiter {
     });
   }
 
-  /** Blocks new requests for `delayMs`, after the server answered 429 with Retry-After. */
+  /** Blocks new requests for `delayMs`, after the server returned 429 with Retry-After. */
   pause(delayMs: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delayMs);
     this.schedule(delayMs);
