@@ -1,5 +1,6 @@
 # Multi-stage image of the operator: types are checked and compiled in the build stage, and the
 # runtime stage holds only production dependencies, the compiled code and the CRDs.
+# NOTE: no container engine runs on the development machines, so this file has not been built.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -22,7 +23,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY crds ./crds
 COPY examples ./examples
-USER nonroot
-# Node handles SIGTERM through the operator's own handler, which drains the work queue.
+# The distroless nonroot user as numbers, so that Kubernetes can verify runAsNonRoot. The image
+# has no shell: the entrypoint is Node itself, in exec form, so Node runs as PID 1 and gets
+# SIGTERM directly. The operator's handler then stops its controllers and releases the Lease.
+USER 65532:65532
 ENTRYPOINT ["/nodejs/bin/node", "dist/src/cli/main.js"]
 CMD ["run"]
