@@ -1,0 +1,388 @@
+/**
+ * Computes what the operator would change in a tenant for a set of ServiceAccounts, from
+ * read-only calls. It mirrors the operator's decisions in src/controller/reconcile.ts and
+ * tenant.ts; what only the cluster knows (status.accountOwned) is reported as unknown.
+ */
+import { accountNameOf, desiredAccountAttributes } from '../controller/reconcile.ts';
+import { requiredAccountAttributes, requiredMappings } from '../controller/tenant.ts';
+import type { IscApi } from '../isc/api.ts';
+import { eq } from '../isc/filters.ts';
+import type { Account, IdentityProfile, Source, SourceSchema } from '../isc/types.ts';
+import type { ServiceAccount } from '../kube/types.ts';
+import type { CheckedResource } from '../validation/validate.ts';
+import type { TenantTarget } from './tenant-connection.ts';
+
+/**
+ * What the operator would do with one resource. `create` and `update` write to ISC; `adopt`
+ * takes ownership and writes only when `changes` is not empty; `observe` never writes.
+ */
+export type AccountAction = 'create' | 'update' | 'adopt' | 'unchanged' | 'observe' | 'blocked';
+
+export interface AttributeChange {
+  attribute: string;
+  /** Value in ISC; undefined when the account does not exist yet. */
+  from: string | undefined;
+  to: string;
+}
+
+export interface AccountPlan {
+  /** `namespace/name` of the ServiceAccount. */
+  resource: string;
+  file: string;
+  line: number;
+  accountId: string | undefined;
+  accountName: string;
+  action: AccountAction;
+  changes: AttributeChange[];
+  notes: string[];
+}
+
+/** A change to the source, its account schema or the identity profile. */
+export interface TenantChange {
+  object: 'source' | 'account schema' | 'identity profile' | 'identities';
+  action: 'create' | 'update' | 'process';
+  detail: string;
+}
+
+/** An account on the source that no ServiceAccount in the files claims. */
+export interface UnmanagedAccount {
+  accountId: string;
+  name: string;
+  iscId: string;
+  identityId: string | undefined;
+}
+
+export interface Plan {
+  tenant: { name: string; baseUrl: string; source: string; identityProfile: string };
+  tenantChanges: TenantChange[];
+  accounts: AccountPlan[];
+  unmanaged: UnmanagedAccount[];
+  /** Resources that name another tenant in spec.tenantRef, left out of this plan. */
+  otherTenants: string[];
+  /** What stops the operator from converging: it would report the resource as stalled. */
+  problems: string[];
+}
+
+/** Attributes ISC puts on a new delimited-file source, which the operator drops while it is empty. */
+const templateAttributes = [
+  'givenName',
+  'familyName',
+  'location',
+  'manager',
+  'groups',
+  'startDate',
+  'endDate',
+];
+
+/** True when applying the plan would send a write to ISC. */
+export function hasChanges(plan: Plan): boolean {
+  return plan.tenantChanges.length > 0 || plan.accounts.some(writesToIsc);
+}
+
+export function writesToIsc(account: AccountPlan): boolean {
+  if (account.action === 'create' || account.action === 'update') return true;
+  return account.action === 'adopt' && account.changes.length > 0;
+}
+
+/** Reads the tenant (GET requests only) and compares it with the ServiceAccounts. */
+export async function computePlan(
+  api: IscApi,
+  tenant: TenantTarget,
+  resources: readonly CheckedResource[],
+): Promise<Plan> {
+  const plan: Plan = {
+    tenant: {
+      name: tenant.name,
+      baseUrl: tenant.baseUrl,
+      source: tenant.sourceName,
+      identityProfile: tenant.identityProfileName,
+    },
+    tenantChanges: [],
+    accounts: [],
+    unmanaged: [],
+    otherTenants: [],
+    problems: [],
+  };
+  const serviceAccounts: Array<{ checked: CheckedResource; resource: ServiceAccount }> = [];
+  for (const checked of resources) {
+    if (checked.kind !== 'ServiceAccount') continue;
+    const resource = checked.object as unknown as ServiceAccount;
+    const tenantRef = resource.spec.tenantRef?.name;
+    if (tenantRef !== undefined && tenantRef !== tenant.name) {
+      plan.otherTenants.push(`${checked.key} (tenant ${tenantRef})`);
+      continue;
+    }
+    serviceAccounts.push({ checked, resource });
+  }
+
+  const source = await api.findSourceByName(tenant.sourceName);
+  let schemaNames: Set<string>;
+  let accounts: Account[] = [];
+  if (!source) {
+    plan.tenantChanges.push({
+      object: 'source',
+      action: 'create',
+      detail: `delimited-file source "${tenant.sourceName}" with the account schema ${requiredAccountAttributes.join(', ')}`,
+    });
+    schemaNames = new Set(requiredAccountAttributes);
+  } else {
+    if (source.type !== undefined && source.type !== 'DelimitedFile') {
+      plan.problems.push(
+        `source "${source.name}" (${source.id}) is of type ${source.type}, not DelimitedFile; the operator stops with SourceTypeMismatch`,
+      );
+    }
+    accounts = await listAccounts(api, source);
+    schemaNames = await planSchema(api, source, accounts.length > 0, plan);
+  }
+  await planProfile(api, tenant, source, plan);
+
+  const byAccountId = new Map(
+    accounts.map((account) => [account.nativeIdentity.toLowerCase(), account]),
+  );
+  const claimed = new Set<string>();
+  let identityProcessing = false;
+  for (const { checked, resource } of serviceAccounts) {
+    const entry = planAccount(checked, resource, schemaNames, byAccountId, accounts, plan);
+    if (resource.spec.accountId) claimed.add(resource.spec.accountId.toLowerCase());
+    if (entry.notes.some((note) => note.startsWith('no identity yet'))) identityProcessing = true;
+    plan.accounts.push(entry);
+  }
+  if (identityProcessing || plan.accounts.some((entry) => entry.action === 'create')) {
+    plan.tenantChanges.push({
+      object: 'identities',
+      action: 'process',
+      detail: `identity processing on profile "${tenant.identityProfileName}" for new or changed accounts`,
+    });
+  }
+
+  for (const account of accounts) {
+    if (claimed.has(account.nativeIdentity.toLowerCase())) continue;
+    plan.unmanaged.push({
+      accountId: account.nativeIdentity,
+      name: stringOf(account.attributes?.name) ?? account.name,
+      iscId: account.id,
+      identityId: account.identityId ?? undefined,
+    });
+  }
+  return plan;
+}
+
+async function listAccounts(api: IscApi, source: Source): Promise<Account[]> {
+  const accounts: Account[] = [];
+  for await (const account of api.list<Account>('accounts', '', {
+    filters: eq('sourceId', source.id),
+    sorters: 'id',
+  })) {
+    accounts.push(account);
+  }
+  return accounts;
+}
+
+/**
+ * Records the schema changes the operator would make (missing required attributes, keys,
+ * order, template attributes of an empty source) and returns the attribute names after them.
+ */
+async function planSchema(
+  api: IscApi,
+  source: Source,
+  hasAccounts: boolean,
+  plan: Plan,
+): Promise<Set<string>> {
+  const schema: SourceSchema | undefined = await api.getAccountSchema(source.id);
+  if (!schema) {
+    plan.problems.push(
+      `source "${source.name}" (${source.id}) has no account schema; the operator stops with SchemaMismatch`,
+    );
+    return new Set(requiredAccountAttributes);
+  }
+  const current = schema.attributes.map((attribute) => attribute.name);
+  let desired = current.filter((name) => hasAccounts || !templateAttributes.includes(name));
+  desired.push(...requiredAccountAttributes.filter((name) => !current.includes(name)));
+  const rank = (name: string) => {
+    const index = requiredAccountAttributes.indexOf(name);
+    return index === -1 ? requiredAccountAttributes.length : index;
+  };
+  desired = [...desired].sort((a, b) => rank(a) - rank(b));
+
+  const details: string[] = [];
+  if (desired.join('\u0000') !== current.join('\u0000'))
+    details.push(`attributes ${current.join(', ')} → ${desired.join(', ')}`);
+  if (schema.identityAttribute !== 'id')
+    details.push(`identityAttribute ${schema.identityAttribute ?? '(none)'} → id`);
+  if (schema.displayAttribute !== 'name')
+    details.push(`displayAttribute ${schema.displayAttribute ?? '(none)'} → name`);
+  if (details.length > 0)
+    plan.tenantChanges.push({
+      object: 'account schema',
+      action: 'update',
+      detail: details.join('; '),
+    });
+  return new Set(desired);
+}
+
+/** Records whether the identity profile would be created or its mappings restored. */
+async function planProfile(
+  api: IscApi,
+  tenant: TenantTarget,
+  source: Source | undefined,
+  plan: Plan,
+): Promise<void> {
+  const profile: IdentityProfile | undefined = await api.findIdentityProfileByName(
+    tenant.identityProfileName,
+  );
+  const mappings = requiredMappings
+    .map((mapping) => `${mapping.identityAttribute} ← ${mapping.accountAttribute}`)
+    .join(', ');
+  if (!profile) {
+    plan.tenantChanges.push({
+      object: 'identity profile',
+      action: 'create',
+      detail: `"${tenant.identityProfileName}", authoritative for "${tenant.sourceName}", mappings ${mappings}`,
+    });
+    return;
+  }
+  if (!source) {
+    plan.problems.push(
+      `identity profile "${profile.name}" exists but source "${tenant.sourceName}" does not; after creating the source the operator stops with ProfileSourceMismatch`,
+    );
+    return;
+  }
+  if (profile.authoritativeSource.id !== source.id) {
+    plan.problems.push(
+      `identity profile "${profile.name}" is authoritative for source ${profile.authoritativeSource.id}, not "${source.name}" (${source.id}); the operator stops with ProfileSourceMismatch`,
+    );
+    return;
+  }
+  const transforms = profile.identityAttributeConfig?.attributeTransforms ?? [];
+  const missing = requiredMappings.filter(
+    (mapping) =>
+      !transforms.some(
+        (transform) =>
+          transform.identityAttributeName === mapping.identityAttribute &&
+          transform.transformDefinition?.type === 'accountAttribute' &&
+          transform.transformDefinition.attributes?.attributeName === mapping.accountAttribute &&
+          transform.transformDefinition.attributes?.sourceId === source.id,
+      ),
+  );
+  const disabled = profile.identityAttributeConfig?.enabled === false;
+  if (missing.length > 0 || disabled) {
+    const what = missing.map(
+      (mapping) => `${mapping.identityAttribute} ← ${mapping.accountAttribute}`,
+    );
+    if (disabled) what.push('enable the attribute configuration');
+    plan.tenantChanges.push({
+      object: 'identity profile',
+      action: 'update',
+      detail: `restore mappings: ${what.join(', ')}`,
+    });
+  }
+}
+
+function planAccount(
+  checked: CheckedResource,
+  resource: ServiceAccount,
+  schemaNames: ReadonlySet<string>,
+  byAccountId: ReadonlyMap<string, Account>,
+  accounts: readonly Account[],
+  plan: Plan,
+): AccountPlan {
+  const accountId = resource.spec.accountId;
+  const accountName = accountNameOf(resource);
+  const desired = desiredAccountAttributes(resource);
+  const entry: AccountPlan = {
+    resource: checked.key,
+    file: checked.document.file,
+    line: checked.document.line,
+    accountId,
+    accountName,
+    action: 'unchanged',
+    changes: [],
+    notes: [],
+  };
+
+  const unknown = Object.keys(resource.spec.attributes ?? {}).filter(
+    (name) => !schemaNames.has(name),
+  );
+  if (unknown.length > 0) {
+    entry.action = 'blocked';
+    entry.notes.push(
+      `spec.attributes names ${unknown.join(', ')}, which the account schema lacks (InvalidSpec)`,
+    );
+    plan.problems.push(
+      `${checked.key}: spec.attributes names ${unknown.join(', ')}, which the account schema of "${plan.tenant.source}" lacks`,
+    );
+    return entry;
+  }
+
+  const account = accountId === undefined ? undefined : byAccountId.get(accountId.toLowerCase());
+  const observeOnly = resource.spec.managementPolicy === 'ObserveOnly';
+  if (!account) {
+    if (observeOnly) {
+      entry.action = 'observe';
+      entry.notes.push(
+        accountId
+          ? `account ${accountId} does not exist (AccountNotFound); ObserveOnly never creates it`
+          : 'ObserveOnly needs spec.accountId (InvalidSpec)',
+      );
+      return entry;
+    }
+    entry.action = 'create';
+    entry.changes = Object.entries(desired).map(([attribute, to]) => ({
+      attribute,
+      from: undefined,
+      to,
+    }));
+    if (accountId === undefined) {
+      entry.changes = entry.changes.filter((change) => change.attribute !== 'id');
+      entry.notes.push(
+        'spec.accountId is empty: the operator generates sa-<12 hex digits of the uid> and writes it into the spec in the cluster, not into this file',
+      );
+      const sameName = accounts.find(
+        (candidate) =>
+          stringOf(candidate.attributes?.name)?.toLowerCase() === accountName.toLowerCase(),
+      );
+      if (sameName) {
+        entry.notes.push(
+          `an account named "${accountName}" already exists with id ${sameName.nativeIdentity}; if it belongs to this resource, set spec.accountId: ${sameName.nativeIdentity}`,
+        );
+      }
+    }
+    return entry;
+  }
+
+  const current = account.attributes ?? {};
+  const names = new Set([...schemaNames, ...Object.keys(desired)]);
+  for (const attribute of names) {
+    const to = desired[attribute] ?? '';
+    const value = current[attribute] ?? '';
+    if (value === to) continue;
+    entry.changes.push({ attribute, from: stringOf(value) ?? JSON.stringify(value), to });
+  }
+
+  if (observeOnly) {
+    entry.action = 'observe';
+    if (entry.changes.length > 0)
+      entry.notes.push(
+        'ISC differs from the spec (DriftDetected); ObserveOnly reports it and changes nothing',
+      );
+  } else if (resource.status?.accountOwned === true) {
+    entry.action = entry.changes.length > 0 ? 'update' : 'unchanged';
+  } else if (resource.spec.adopt) {
+    entry.action = 'adopt';
+    entry.notes.push(`adopts existing account ${account.id}`);
+  } else {
+    entry.action = entry.changes.length > 0 ? 'update' : 'unchanged';
+    entry.notes.push(
+      'the account exists; the operator manages it only if this resource created it (status.accountOwned in the cluster, unknown offline), otherwise it reports AccountNotOwned until spec.adopt is true',
+    );
+  }
+  if (!observeOnly && !account.identityId)
+    entry.notes.push('no identity yet: the operator starts identity processing');
+  return entry;
+}
+
+function stringOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}

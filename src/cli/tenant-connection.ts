@@ -1,0 +1,149 @@
+/**
+ * The tenant that `plan` and `export` read, from command-line flags or a Tenant manifest, and a
+ * client that can only read it.
+ */
+import type { DestinationStream } from 'pino';
+import { IscApi } from '../isc/api.ts';
+import { type IscApiVersion, IscClient, type IscRequest, type IscResponse } from '../isc/client.ts';
+import type { TenantSpec } from '../kube/types.ts';
+import { createLogger } from '../log.ts';
+import { type CommandIo, choice, UsageError } from './command-io.ts';
+import { checkManifests, formatFinding } from './manifest-check.ts';
+
+/** Where the tenant is and which source and identity profile hold the service accounts. */
+export interface TenantTarget {
+  /** Tenant name that ServiceAccounts give in spec.tenantRef. */
+  name: string;
+  baseUrl: string;
+  apiVersion: IscApiVersion;
+  sourceName: string;
+  identityProfileName: string;
+  requestsPer10Seconds: number;
+}
+
+/** Options shared by `plan` and `export` to name the tenant. */
+export const tenantOptions = {
+  'tenant-url': { type: 'string' },
+  'tenant-file': { type: 'string' },
+  'tenant-name': { type: 'string' },
+  'api-version': { type: 'string' },
+  'source-name': { type: 'string' },
+  'identity-profile-name': { type: 'string' },
+  'credentials-env': { type: 'boolean' },
+} as const;
+
+export const tenantUsage = `Tenant (one of):
+  --tenant-url URL          tenant API root, e.g. https://acme.api.identitynow.com
+      --tenant-name NAME    name ServiceAccounts use in spec.tenantRef (default: default)
+      --api-version V       v2025 (default) or per-service
+      --source-name NAME    source of the service accounts (default: Service Accounts)
+      --identity-profile-name NAME   (default: Service Accounts)
+  --tenant-file FILE        a Tenant manifest; its baseUrl, apiVersion, source, identity
+                            profile and rate limit are used
+Credentials: the client id and secret of a personal access token in the environment variables
+ISC_CLIENT_ID and ISC_CLIENT_SECRET (--credentials-env states this; it is the only source).
+Only GET requests are sent, besides the token request.`;
+
+const loopbackHosts = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+interface TenantFlags {
+  'tenant-url'?: string | undefined;
+  'tenant-file'?: string | undefined;
+  'tenant-name'?: string | undefined;
+  'api-version'?: string | undefined;
+  'source-name'?: string | undefined;
+  'identity-profile-name'?: string | undefined;
+}
+
+/** Resolves the tenant from the flags; throws UsageError for missing or conflicting ones. */
+export async function resolveTenant(flags: TenantFlags, io: CommandIo): Promise<TenantTarget> {
+  const url = flags['tenant-url'];
+  const file = flags['tenant-file'];
+  if ((url === undefined) === (file === undefined)) {
+    throw new UsageError('give either --tenant-url or --tenant-file');
+  }
+  if (url !== undefined) {
+    return {
+      name: flags['tenant-name'] ?? 'default',
+      baseUrl: checkedUrl(url),
+      apiVersion: choice('api-version', flags['api-version'], ['v2025', 'per-service'], 'v2025'),
+      sourceName: flags['source-name'] ?? 'Service Accounts',
+      identityProfileName: flags['identity-profile-name'] ?? 'Service Accounts',
+      requestsPer10Seconds: 100,
+    };
+  }
+
+  const report = await checkManifests([file!], undefined, io.stdin);
+  const invalid = report.findings.map(formatFinding);
+  if (invalid.length > 0) throw new UsageError(`--tenant-file is invalid:\n${invalid.join('\n')}`);
+  const tenants = report.resources.filter((resource) => resource.kind === 'Tenant');
+  if (tenants.length !== 1) {
+    throw new UsageError(`--tenant-file must contain one Tenant, found ${tenants.length}`);
+  }
+  const tenant = tenants[0]!.object as { metadata: { name: string }; spec: TenantSpec };
+  return {
+    name: tenant.metadata.name,
+    baseUrl: checkedUrl(tenant.spec.baseUrl),
+    apiVersion: tenant.spec.apiVersion ?? 'v2025',
+    sourceName: tenant.spec.source?.name ?? 'Service Accounts',
+    identityProfileName: tenant.spec.identityProfile?.name ?? 'Service Accounts',
+    requestsPer10Seconds: tenant.spec.rateLimit?.requestsPer10Seconds ?? 100,
+  };
+}
+
+/** Accepts https, and plain http only on loopback, so a secret never crosses a network unencrypted. */
+function checkedUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`tenant URL "${text}" is not a valid URL`);
+  }
+  const loopback = loopbackHosts.has(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new UsageError(`tenant URL "${text}" must use https (http only for a loopback address)`);
+  }
+  return text;
+}
+
+/**
+ * A client that sends GET requests only. The token request does not pass through `request`,
+ * so it still works; any other method throws before a byte is sent.
+ */
+export class ReadOnlyIscClient extends IscClient {
+  override async request<T>(
+    method: string,
+    path: string,
+    request?: IscRequest,
+  ): Promise<IscResponse<T>> {
+    if (method !== 'GET') {
+      throw new Error(`read-only client rejected ${method} ${path}; plan and export never write`);
+    }
+    return super.request<T>(method, path, request);
+  }
+}
+
+/** Connects to the tenant read-only with the credentials in ISC_CLIENT_ID and ISC_CLIENT_SECRET. */
+export function connectReadOnly(tenant: TenantTarget, io: CommandIo): IscApi {
+  const clientId = io.env.ISC_CLIENT_ID;
+  const clientSecret = io.env.ISC_CLIENT_SECRET;
+  if (!clientId || !clientSecret) {
+    throw new UsageError(
+      'set ISC_CLIENT_ID and ISC_CLIENT_SECRET to a personal access token of the tenant',
+    );
+  }
+  // Logs go to stderr, so that stdout holds only the plan or the exported YAML.
+  const destination: DestinationStream = { write: (line: string) => io.stderr(line) };
+  const logger = createLogger({ level: io.env.LOG_LEVEL ?? 'warn' }, destination);
+  return new IscApi(
+    new ReadOnlyIscClient({
+      baseUrl: tenant.baseUrl,
+      clientId,
+      clientSecret,
+      apiVersion: tenant.apiVersion,
+      rateLimit: tenant.requestsPer10Seconds,
+      rateLimitWindowMs: 10_000,
+      logger,
+    }),
+  );
+}
