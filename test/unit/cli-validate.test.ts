@@ -114,14 +114,14 @@ ${header}  email: broken
 });
 
 test('metadata name must be a DNS subdomain', () => {
-  const { report } = check(header.replace('audit01', 'Audit_01') + '  email: a@example.com\n');
+  const { report } = check(`${header.replace('audit01', 'Audit_01')}  email: a@example.com\n`);
   assert.is(report.findings[0]?.path, 'metadata.name');
   assert.is(report.findings[0]?.line, 4);
   assert.is(report.findings[0]?.source, 'kubernetes');
 });
 
 test('unknown version of the group', () => {
-  const { report } = check(header.replace('v1alpha1', 'v9') + '  email: a@example.com\n');
+  const { report } = check(`${header.replace('v1alpha1', 'v9')}  email: a@example.com\n`);
   assert.ok(report.findings[0]?.message.includes('no CRD'));
 });
 
