@@ -110,7 +110,7 @@ export async function serveMetrics(
       const isReady = ready();
       response
         .writeHead(isReady ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(isReady ? 'ok\n' : 'informer not synced\n');
+        .end(isReady ? 'ok\n' : 'not ready: the informer has not listed every resource yet\n');
     } else if (path === '/metrics') {
       metrics.registry.metrics().then(
         (text) =>

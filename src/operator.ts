@@ -73,11 +73,14 @@ export async function startOperator(
     'Requests waiting for the client-side ISC rate limiters of all tenants.',
     () => registry.queueDepth,
   );
+  let elector: LeaderElector | undefined;
+  // A standby replica waiting for the Lease is ready to take over, so it reports ready; the
+  // leader is ready once its informer has listed every resource.
+  const ready = () => (elector !== undefined && !elector.isLeader) || controller.synced;
   const server = config.metricsAddress
-    ? await serveMetrics(metrics, config.metricsAddress, () => controller.synced, logger)
+    ? await serveMetrics(metrics, config.metricsAddress, ready, logger)
     : undefined;
 
-  let elector: LeaderElector | undefined;
   if (config.leaderElection) {
     elector = new LeaderElector({
       kubeConfig,
