@@ -69,7 +69,7 @@ export function formatFinding(finding: Finding): string {
 
 /**
  * Control characters, line and paragraph separators and bidirectional formatting characters:
- * a value from a file or from ISC that holds them could move the cursor, recolor or hide text
+ * a value from a file or from ISC that contains them could move the cursor, recolor or hide text
  * in a terminal or a CI log.
  */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the purpose.

@@ -1,7 +1,7 @@
 /**
  * Computes what the operator would change in a tenant for a set of ServiceAccounts, from
  * read-only calls. It mirrors the operator's decisions in src/controller/reconcile.ts and
- * tenant.ts; what only the cluster knows (status.accountOwned) is reported as unknown.
+ * tenant.ts. Ownership (status.accountOwned) is stored only in the cluster, so it is reported as unknown.
  */
 import { accountNameOf, desiredAccountAttributes } from '../controller/reconcile.ts';
 import { requiredAccountAttributes, requiredMappings } from '../controller/tenant.ts';
@@ -13,7 +13,7 @@ import type { CheckedResource } from '../validation/validate.ts';
 import type { TenantTarget } from './tenant-connection.ts';
 
 /**
- * What the operator would do with one resource. `create` and `update` write to ISC; `adopt`
+ * Operator action for one resource. `create` and `update` write to ISC; `adopt`
  * takes ownership and writes only when `changes` is not empty; `observe` never writes.
  */
 export type AccountAction = 'create' | 'update' | 'adopt' | 'unchanged' | 'observe' | 'blocked';
@@ -59,7 +59,7 @@ export interface Plan {
   unmanaged: UnmanagedAccount[];
   /** Resources that name another tenant in spec.tenantRef, left out of this plan. */
   otherTenants: string[];
-  /** What stops the operator from converging: it would report the resource as stalled. */
+  /** Reasons the operator could not converge; it would report the resource as stalled. */
   problems: string[];
 }
 
@@ -266,14 +266,14 @@ async function planProfile(
   );
   const disabled = profile.identityAttributeConfig?.enabled === false;
   if (missing.length > 0 || disabled) {
-    const what = missing.map(
+    const fixes = missing.map(
       (mapping) => `${mapping.identityAttribute} ← ${mapping.accountAttribute}`,
     );
-    if (disabled) what.push('enable the attribute configuration');
+    if (disabled) fixes.push('enable the attribute configuration');
     plan.tenantChanges.push({
       object: 'identity profile',
       action: 'update',
-      detail: `restore mappings: ${what.join(', ')}`,
+      detail: `restore mappings: ${fixes.join(', ')}`,
     });
   }
 }

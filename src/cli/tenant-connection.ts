@@ -10,7 +10,7 @@ import { createLogger } from '../log.ts';
 import { type CommandIo, choice, UsageError } from './command-io.ts';
 import { checkManifests, formatFinding } from './manifest-check.ts';
 
-/** Where the tenant is and which source and identity profile hold the service accounts. */
+/** Address of a tenant, and the names of the source and identity profile of its service accounts. */
 export interface TenantTarget {
   /** Tenant name that ServiceAccounts give in spec.tenantRef. */
   name: string;

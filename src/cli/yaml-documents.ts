@@ -128,7 +128,7 @@ async function readStream(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Parses every document of one file; documents that hold only comments are skipped. */
+/** Parses every document of one file; documents with only comments are skipped. */
 export function parseInto(result: ReadResult, file: string, text: string): void {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter });
@@ -166,7 +166,7 @@ function firstLine(message: string): string {
 
 /**
  * Walks `path` through the document's maps and sequences and returns the line of the last node
- * found; for a map entry that is the line of its key, where an editor would point.
+ * found. For a map entry that is the line of its key, where an editor would point.
  */
 function lineOfPath(
   document: Document.Parsed,

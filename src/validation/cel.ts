@@ -35,7 +35,7 @@ const celPackage = '@bufbuild/cel';
 
 /**
  * Loads `@bufbuild/cel` when it is installed. Returns undefined when it is not, so that
- * validation can say which rules went unchecked instead of failing.
+ * validation lists the rules it skipped instead of failing.
  */
 export async function loadCelEvaluator(): Promise<CelEvaluator | undefined> {
   try {
@@ -49,8 +49,8 @@ export async function loadCelEvaluator(): Promise<CelEvaluator | undefined> {
 
 /**
  * Evaluates every rule whose field is present in `value`, binding `self` to that field as the
- * API server does. Transition rules (those reading `oldSelf`) need the stored object and are
- * skipped; the API server checks them on update only, so a new object passes them anyway.
+ * API server does. Transition rules (those reading `oldSelf`) are skipped because they need the
+ * stored object. The API server checks them on update only, so a new object passes them anyway.
  */
 export function checkCelRules(
   schema: StructuralSchema,
@@ -104,8 +104,8 @@ function evaluate(
   result: CelResult,
 ): void {
   const where = formatPath(path) || '(root)';
-  // NOTE: a text search for the identifier; `oldSelf` inside a string literal would also match,
-  // which only skips a rule, never fails one.
+  // NOTE: this is a text search, so `oldSelf` inside a string literal also marks a rule as a
+  // transition rule. Such a rule is skipped, not failed.
   if (/\boldSelf\b/.test(rule.rule)) {
     result.skipped.push({
       path: where,

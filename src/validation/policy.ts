@@ -59,7 +59,6 @@ const policyFileSchema = {
   required: ['kind', 'rules'],
   additionalProperties: false,
   properties: {
-    apiVersion: { const: 'isc.sailpoint/v1alpha1' },
     kind: { const: 'ServiceAccountPolicy' },
     metadata: { type: 'object' },
     rules: {
@@ -169,7 +168,7 @@ function patternsOf(policy: Policy): Array<[string, string]> {
 
 /**
  * Lists the policy rules that cannot apply because the ServiceAccount CRD lacks the field they
- * read, so that a report can say they were not checked.
+ * read, so that a report can list them as not checked.
  */
 export function inactiveRules(policy: Policy, serviceAccountSchema: StructuralSchema): string[] {
   const specFields = serviceAccountSchema.properties?.spec?.properties ?? {};

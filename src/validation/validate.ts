@@ -11,7 +11,7 @@ import { checkPolicy, inactiveRules, type Policy } from './policy.ts';
 /** API group of the operator's resources; other documents are skipped. */
 export const iscGroup = 'isc.sailpoint';
 
-/** Which check produced a finding. */
+/** Kind of check that produced a finding. */
 export type FindingSource = 'yaml' | 'schema' | 'cel' | 'kubernetes' | 'operator' | 'policy';
 
 /** A problem in one document, with enough position to find it in an editor. */

@@ -339,7 +339,7 @@ spec:
 test('plan applies the policy', async () => {
   const policy = await writeManifest(
     'policy.yaml',
-    'apiVersion: isc.sailpoint/v1alpha1\nkind: ServiceAccountPolicy\nrules:\n  emailDomains: [corp.example]\n',
+    'kind: ServiceAccountPolicy\nrules:\n  emailDomains: [corp.example]\n',
   );
   const path = await writeManifest('policy-target.yaml', audit01);
   const result = await plan([
