@@ -25,6 +25,8 @@ export interface OperatorConfig {
   sourceName: string;
   identityProfileName: string;
   ownerIdentityId: string | undefined;
+  /** Namespaces whose ServiceAccounts are watched; undefined watches all. */
+  watchNamespaces: string[] | undefined;
   workers: number;
   resyncSeconds: number;
   identityProcessingIntervalSeconds: number;
@@ -102,6 +104,18 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     problems.push(`KUBECONFIG "${kubeconfigPath}" does not exist`);
   }
   const leaderElection = readLeaderElection(env, problems);
+  const watchNamespaces = (env.OPERATOR_WATCH_NAMESPACES ?? '')
+    .split(',')
+    .map((namespace) => namespace.trim())
+    .filter((namespace) => namespace !== '');
+  const invalidNamespaces = watchNamespaces.filter(
+    (namespace) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace),
+  );
+  if (invalidNamespaces.length > 0) {
+    problems.push(
+      `OPERATOR_WATCH_NAMESPACES names invalid namespaces: ${invalidNamespaces.join(', ')}`,
+    );
+  }
   const metricsAddress = parseAddress(env.OPERATOR_METRICS_ADDRESS ?? '127.0.0.1:8080', problems);
 
   if (problems.length > 0) {
@@ -123,6 +137,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     sourceName: env.ISC_SOURCE_NAME || 'Service Accounts',
     identityProfileName: env.ISC_IDENTITY_PROFILE_NAME || 'Service Accounts',
     ownerIdentityId: env.ISC_OWNER_IDENTITY_ID || undefined,
+    watchNamespaces: watchNamespaces.length > 0 ? watchNamespaces : undefined,
     workers,
     resyncSeconds,
     identityProcessingIntervalSeconds,

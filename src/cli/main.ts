@@ -16,6 +16,12 @@ Commands:
              --client-secret, --async-delay-ms.
   install-crds
              Create or update the CustomResourceDefinitions in the cluster in KUBECONFIG.
+  validate   Check ServiceAccount and Tenant manifests (files, folders, - for stdin) against the
+             CRDs in crds/ and an optional --policy file, without a cluster.
+  plan       Show what applying manifests would change in an ISC tenant, using read-only calls.
+             Options: --tenant-url or --tenant-file, --output table|markdown|json, --policy.
+  export     Write ServiceAccount manifests with spec.adopt: true for the accounts on a
+             tenant's source. Options: --tenant-url or --tenant-file, --out FOLDER.
 
 Run 'isc-sa-operator <command> --help' for a command's options.`;
 
@@ -38,6 +44,18 @@ async function main(argv: string[]): Promise<number> {
       const names = await installCrds(loadKubeConfig(process.env.KUBECONFIG || undefined));
       console.log(`installed ${names.join(', ')}`);
       return 0;
+    }
+    case 'validate': {
+      const { runValidate } = await import('./validate.ts');
+      return runValidate(rest);
+    }
+    case 'plan': {
+      const { runPlan } = await import('./plan.ts');
+      return runPlan(rest);
+    }
+    case 'export': {
+      const { runExport } = await import('./export.ts');
+      return runExport(rest);
     }
     case undefined:
     case '-h':

@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type Informer,
-  type KubeConfig,
-  makeInformer,
-  type ObjectCache,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
 import { IscAmbiguousError } from '../isc/errors.ts';
 import type { Account } from '../isc/types.ts';
 import { isConflict, ServiceAccountResources } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { type CachedInformer, makeNamespacedInformer } from '../kube/informers.ts';
 import {
   group,
   objectKey,
@@ -44,12 +40,14 @@ export interface ControllerOptions {
   /** Period of the full resync that re-reconciles every resource, in ms. */
   resyncMs?: number;
   accountCreateTimeoutMs?: number;
+  /** Namespaces to watch; undefined or empty watches all (needs cluster-wide RBAC). */
+  namespaces?: readonly string[];
   /** A watch that delivers nothing for this long is restarted with a fresh list, in ms. */
   watchSilenceMs?: number;
   metrics?: OperatorMetrics;
 }
 
-type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAccount>;
+type ServiceAccountInformer = CachedInformer<ServiceAccount>;
 
 /**
  * Watches ServiceAccount resources and reconciles each against ISC. Keys flow from the informer
@@ -58,7 +56,7 @@ type ServiceAccountInformer = Informer<ServiceAccount> & ObjectCache<ServiceAcco
  */
 export class ServiceAccountController {
   private readonly options: Required<
-    Omit<ControllerOptions, 'kubeConfig' | 'registry' | 'logger' | 'metrics'>
+    Omit<ControllerOptions, 'kubeConfig' | 'registry' | 'logger' | 'metrics' | 'namespaces'>
   >;
   private readonly metrics: OperatorMetrics | undefined;
   private readonly resources: ServiceAccountResources;
@@ -110,10 +108,11 @@ export class ServiceAccountController {
       () => this.queue.length,
     );
     this.queue = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
-    this.informer = makeInformer<ServiceAccount>(
+    this.informer = makeNamespacedInformer<ServiceAccount>(
       options.kubeConfig,
-      `/apis/${group}/${version}/${serviceAccountPlural}`,
-      () => this.resources.listAll(),
+      { group, version, plural: serviceAccountPlural },
+      (namespace) => this.resources.list(namespace),
+      options.namespaces,
     );
   }
 

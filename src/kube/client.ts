@@ -55,10 +55,21 @@ export class ServiceAccountResources {
     this.core = config.makeApiClient(CoreV1Api);
   }
 
-  async listAll(): Promise<{ items: ServiceAccount[]; metadata?: { resourceVersion?: string } }> {
-    return this.customObjects.listClusterCustomObject({
+  /** Lists ServiceAccounts in one namespace, or in all when `namespace` is undefined. */
+  async list(
+    namespace?: string,
+  ): Promise<{ items: ServiceAccount[]; metadata?: { resourceVersion?: string } }> {
+    if (namespace === undefined) {
+      return this.customObjects.listClusterCustomObject({
+        group,
+        version,
+        plural: serviceAccountPlural,
+      });
+    }
+    return this.customObjects.listNamespacedCustomObject({
       group,
       version,
+      namespace,
       plural: serviceAccountPlural,
     });
   }

@@ -67,6 +67,18 @@ test('leader election needs a namespace', () => {
   );
 });
 
+test('watch namespaces parsing', () => {
+  assert.is(readConfig(minimal).watchNamespaces, undefined);
+  assert.equal(
+    readConfig({ ...minimal, OPERATOR_WATCH_NAMESPACES: 'team-a, team-b' }).watchNamespaces,
+    ['team-a', 'team-b'],
+  );
+  assert.throws(
+    () => readConfig({ ...minimal, OPERATOR_WATCH_NAMESPACES: 'Team_A' }),
+    /invalid namespaces: Team_A/,
+  );
+});
+
 test('metrics address parsing', () => {
   assert.equal(readConfig(minimal).metricsAddress, { host: '127.0.0.1', port: 8080 });
   assert.equal(readConfig({ ...minimal, OPERATOR_METRICS_ADDRESS: '[::1]:9090' }).metricsAddress, {

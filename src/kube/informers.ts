@@ -1,0 +1,60 @@
+import {
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  makeInformer,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+
+export type CachedInformer<T extends { metadata?: { namespace?: string } }> = Informer<T> &
+  ObjectCache<T>;
+
+/**
+ * Makes one informer over a resource in every namespace, or, when `namespaces` is given, one per
+ * listed namespace behind the same interface, for installs whose RBAC grants only those.
+ */
+export function makeNamespacedInformer<T extends { metadata?: { namespace?: string } }>(
+  kubeConfig: KubeConfig,
+  resourcePath: { group: string; version: string; plural: string },
+  list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>,
+  namespaces: readonly string[] | undefined,
+): CachedInformer<T> {
+  const { group, version, plural } = resourcePath;
+  if (!namespaces || namespaces.length === 0) {
+    return makeInformer<T>(kubeConfig, `/apis/${group}/${version}/${plural}`, () =>
+      list(undefined),
+    );
+  }
+  const informers = new Map(
+    namespaces.map((namespace) => [
+      namespace,
+      makeInformer<T>(
+        kubeConfig,
+        `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
+        () => list(namespace),
+      ),
+    ]),
+  );
+  const all = [...informers.values()];
+  return {
+    on: ((verb: never, callback: never) => {
+      for (const informer of all) informer.on(verb, callback);
+    }) as CachedInformer<T>['on'],
+    off: ((verb: never, callback: never) => {
+      for (const informer of all) informer.off(verb, callback);
+    }) as CachedInformer<T>['off'],
+    async start() {
+      await Promise.all(all.map((informer) => informer.start()));
+    },
+    async stop() {
+      await Promise.all(all.map((informer) => informer.stop()));
+    },
+    get(name: string, namespace?: string) {
+      return namespace === undefined ? undefined : informers.get(namespace)?.get(name, namespace);
+    },
+    list(namespace?: string) {
+      if (namespace !== undefined) return informers.get(namespace)?.list(namespace) ?? [];
+      return all.flatMap((informer) => informer.list());
+    },
+  };
+}
