@@ -3,7 +3,12 @@ import { isIscError } from '../isc/errors.ts';
 import type { Account } from '../isc/types.ts';
 import type { ServiceAccountResources } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
-import { accountFinalizer, type ServiceAccount, type ServiceAccountStatus } from '../kube/types.ts';
+import {
+  accountFinalizer,
+  resendInviteAnnotation,
+  type ServiceAccount,
+  type ServiceAccountStatus,
+} from '../kube/types.ts';
 import type { TenantSetup } from './tenant.ts';
 
 export interface ReconcileDeps {
@@ -49,7 +54,7 @@ export interface ReconcileResult {
   /** Status fields learned in this reconcile, merged over the current status. */
   observed: Pick<
     ServiceAccountStatus,
-    'accountName' | 'accountId' | 'identityId' | 'accountOwned' | 'tenant'
+    'accountName' | 'accountId' | 'identityId' | 'accountOwned' | 'tenant' | 'invitation'
   >;
   /** Kubernetes Events to record on the resource. */
   events: EventNote[];
@@ -219,7 +224,9 @@ export async function reconcileServiceAccount(
   observed.identityId = account.identityId;
 
   const verification = `${account.identityId}|${desired['e-mail']!.toLowerCase()}`;
+  const identityId = account.identityId;
   if (deps.verifiedIdentities.get(uid) === verification) {
+    await ensureInvitation(deps, resource, identityId, undefined, observed, events);
     return result({
       kind: 'ready',
       reason: 'Converged',
@@ -240,10 +247,74 @@ export async function reconcileServiceAccount(
   }
 
   deps.verifiedIdentities.set(uid, verification);
+  await ensureInvitation(deps, resource, identityId, identity.identityStatus, observed, events);
   return result({
     kind: 'ready',
     reason: 'Converged',
     message: `account ${account.id} and identity ${identity.id} match the spec`,
+  });
+}
+
+/** How long an ISC invitation link stays valid. */
+const invitationLifetimeMs = 7 * 24 * 60 * 60 * 1000;
+/** identityStatus values of an identity whose user completed the invitation. */
+const registeredStatuses = new Set(['REGISTERED', 'ACTIVE']);
+
+/**
+ * Sends ISC's invitation mail once per resource, once more if it expired unanswered, and again
+ * when the resend annotation gets a new value. The request is recorded in status before it is
+ * sent, so a crash between the two loses one invitation rather than sending two; the expiry
+ * rule and the annotation cover that case. `identityStatus` is undefined when the identity was
+ * not read in this reconcile.
+ */
+async function ensureInvitation(
+  deps: ReconcileDeps,
+  resource: ServiceAccount,
+  identityId: string,
+  identityStatus: string | undefined,
+  observed: ReconcileResult['observed'],
+  events: EventNote[],
+): Promise<void> {
+  if (resource.spec.invite === false) return;
+  const invitation = resource.status?.invitation ?? {};
+  if (identityStatus !== undefined && registeredStatuses.has(identityStatus)) {
+    if (!invitation.registered) observed.invitation = { ...invitation, registered: true };
+    return;
+  }
+  if (invitation.registered) return;
+
+  const resendRequest = resource.metadata.annotations?.[resendInviteAnnotation];
+  const resendWanted =
+    resendRequest !== undefined && resendRequest !== invitation.handledResendRequest;
+  const now = deps.now().getTime();
+  const sentAt = invitation.sentAt === undefined ? undefined : Date.parse(invitation.sentAt);
+  const expired =
+    sentAt !== undefined && now - sentAt > invitationLifetimeMs && (invitation.count ?? 0) < 2;
+  if (sentAt !== undefined && !resendWanted && !expired) return;
+  if (expired && !resendWanted) {
+    // Only an identity that is still unregistered needs the second invitation.
+    const status = (await deps.api.getIdentity(identityId))?.identityStatus;
+    if (status !== undefined && registeredStatuses.has(status)) {
+      observed.invitation = { ...invitation, registered: true };
+      return;
+    }
+  }
+
+  const next = {
+    ...invitation,
+    sentAt: new Date(now).toISOString(),
+    count: (invitation.count ?? 0) + 1,
+    ...(resendWanted ? { handledResendRequest: resendRequest } : {}),
+  };
+  const marked = await deps.resources.patchStatus(resource, { invitation: next });
+  resource.metadata.resourceVersion = marked.metadata.resourceVersion;
+  resource.status = { ...resource.status, invitation: next };
+  await deps.api.inviteIdentities([identityId]);
+  observed.invitation = next;
+  events.push({
+    type: 'Normal',
+    reason: 'SentInvitation',
+    message: `asked ISC to send the invitation mail to identity ${identityId} (${resource.spec.email})`,
   });
 }
 

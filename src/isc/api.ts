@@ -204,6 +204,17 @@ export class IscApi {
     }
   }
 
+  /**
+   * Asks ISC to send its invitation mail to identities. The endpoint is experimental in ISC, so
+   * it needs the X-SailPoint-Experimental header; ISC mails only unregistered identities.
+   */
+  async inviteIdentities(identityIds: string[]): Promise<void> {
+    await this.client.request('POST', this.client.path('identities', '/invite'), {
+      json: { ids: identityIds, uninvited: false },
+      headers: { 'X-SailPoint-Experimental': 'true' },
+    });
+  }
+
   /** Returns the user levels (capabilities) of an identity, or undefined if it has no login. */
   async getAuthUserCapabilities(identityId: string): Promise<string[] | undefined> {
     const authUser = await this.getOrUndefined<{ capabilities?: string[] | null }>(

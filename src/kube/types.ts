@@ -16,6 +16,9 @@ export const accountFinalizer = 'isc.sailpoint/account-cleanup';
 /** Annotation that, set to "true", stops every write for one resource until it is removed. */
 export const pausedAnnotation = 'isc.sailpoint/paused';
 
+/** Annotation whose new value asks for one more invitation mail. */
+export const resendInviteAnnotation = 'isc.sailpoint/resend-invite';
+
 /** Annotation whose new value asks for an immediate reconcile (recorded in status when done). */
 export const reconcileNowAnnotation = 'isc.sailpoint/reconcile-now';
 
@@ -42,6 +45,8 @@ export interface ServiceAccountSpec {
   deletionPolicy?: 'Delete' | 'Orphan';
   /** Take over an account with this id that the operator did not create. */
   adopt?: boolean;
+  /** Send ISC's invitation mail once the identity exists (default true). */
+  invite?: boolean;
   /** Full (default): create, update and delete. ObserveOnly: read ISC and report, never write. */
   managementPolicy?: 'Full' | 'ObserveOnly';
 }
@@ -51,6 +56,12 @@ export interface ServiceAccountStatus {
   accountName?: string;
   accountId?: string;
   identityId?: string;
+  invitation?: {
+    sentAt?: string;
+    count?: number;
+    handledResendRequest?: string;
+    registered?: boolean;
+  };
   /** Tenant the account lives in, recorded at the first reconcile. */
   tenant?: string;
   /** True once the operator created or adopted the account; only then may it change or delete it. */

@@ -210,6 +210,22 @@ test('status records ids and generation', async () => {
   }
 });
 
+test('invitation is sent once per identity', async () => {
+  const invites = emulator.calls.filter(
+    (call) => call.clientId === operatorClient.clientId && call.path === '/v2025/identities/invite',
+  );
+  assert.is(invites.length, exampleNames.length);
+  assert.ok(
+    invites.every((call) => call.status === 202),
+    'an invitation was not accepted',
+  );
+  for (const name of exampleNames) {
+    const resource = await getResource(name);
+    assert.type(resource.status?.invitation?.sentAt, 'string', `invitation of ${name}`);
+    assert.is(resource.status?.invitation?.count, 1, `invitation count of ${name}`);
+  }
+});
+
 test('generated account id is written to spec', async () => {
   const resource = await getResource('access-review-bot');
   assert.match(resource.spec.accountId ?? '', /^sa-[0-9a-f]{12}$/);

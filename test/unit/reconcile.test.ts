@@ -38,6 +38,7 @@ function deps(
     account?: Account;
     createError?: Error;
     peers?: ServiceAccount[];
+    identityStatus?: string;
   } = {},
 ): ReconcileDeps {
   const source = { id: 'source-1', name: 'Service Accounts' };
@@ -80,8 +81,12 @@ function deps(
       getIdentity: async (id: string) => ({
         id,
         name: 'audit01',
+        identityStatus: options.identityStatus ?? 'UNREGISTERED',
         attributes: { email: 'admin@example.com' },
       }),
+      inviteIdentities: async () => {
+        recorder.calls.push('invite');
+      },
       deleteAccount: async () => {
         recorder.calls.push('deleteAccount');
         return true;
@@ -173,6 +178,86 @@ test('update is sent once while in flight', async () => {
   assert.equal(
     recorder.calls.filter((call) => call === 'updateAccount'),
     ['updateAccount'],
+  );
+});
+
+test('invitation is sent once', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current) });
+  const first = await reconcileServiceAccount(
+    context,
+    resource({ status: { accountOwned: true } }),
+  );
+  assert.equal(
+    recorder.calls.filter((call) => call === 'invite'),
+    ['invite'],
+  );
+  assert.is(first.observed.invitation?.count, 1);
+  const invited = resource({
+    status: { accountOwned: true, invitation: first.observed.invitation },
+  });
+  await reconcileServiceAccount(context, invited);
+  assert.equal(
+    recorder.calls.filter((call) => call === 'invite'),
+    ['invite'],
+  );
+});
+
+test('invitation resend follows annotation', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current) });
+  const invited = resource({
+    metadata: { ...resource().metadata, annotations: { 'isc.sailpoint/resend-invite': 'again' } },
+    status: { accountOwned: true, invitation: { sentAt: '2026-01-01T00:30:00Z', count: 1 } },
+  });
+  const { observed } = await reconcileServiceAccount(context, invited);
+  assert.equal(
+    recorder.calls.filter((call) => call === 'invite'),
+    ['invite'],
+  );
+  assert.is(observed.invitation?.handledResendRequest, 'again');
+});
+
+test('registered identity gets no invitation', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current), identityStatus: 'ACTIVE' });
+  const { observed } = await reconcileServiceAccount(
+    context,
+    resource({ status: { accountOwned: true } }),
+  );
+  assert.not.ok(recorder.calls.includes('invite'));
+  assert.is(observed.invitation?.registered, true);
+});
+
+test('invite false sends nothing', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current) });
+  const quiet = resource({
+    spec: { ...resource().spec, invite: false },
+    status: { accountOwned: true },
+  });
+  await reconcileServiceAccount(context, quiet);
+  assert.not.ok(recorder.calls.includes('invite'));
+});
+
+test('expired invitation is sent once more', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current) });
+  const stale = resource({
+    status: { accountOwned: true, invitation: { sentAt: '2025-12-20T00:00:00Z', count: 1 } },
+  });
+  await reconcileServiceAccount(context, stale);
+  assert.equal(
+    recorder.calls.filter((call) => call === 'invite'),
+    ['invite'],
+  );
+  const twice = resource({
+    status: { accountOwned: true, invitation: { sentAt: '2025-12-20T00:00:00Z', count: 2 } },
+  });
+  await reconcileServiceAccount(context, twice);
+  assert.equal(
+    recorder.calls.filter((call) => call === 'invite'),
+    ['invite'],
   );
 });
 
