@@ -311,6 +311,7 @@ export class ServiceAccountController {
           pendingDeletes: this.pendingDeletes,
           pendingUpdates: this.pendingUpdates,
           verifiedIdentities: this.verifiedIdentities,
+          allowedUserLevels: tenant.connection.allowedUserLevels,
           ...(fromResync ? { lookupAccount: snapshotLookup(tenant.connection.accounts) } : {}),
           now: () => new Date(),
         },

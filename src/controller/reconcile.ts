@@ -28,6 +28,8 @@ export interface ReconcileDeps {
    * a match skips the identity read, so a steady-state resync reads accounts only.
    */
   verifiedIdentities: Map<string, string>;
+  /** User levels the tenant's policy lets resources request. */
+  allowedUserLevels: ReadonlySet<string>;
   /** Account lookup for this reconcile: the resync snapshot, or by default one direct lookup. */
   lookupAccount?: (sourceId: string, nativeIdentity: string) => Promise<Account | undefined>;
   now: () => Date;
@@ -54,7 +56,13 @@ export interface ReconcileResult {
   /** Status fields learned in this reconcile, merged over the current status. */
   observed: Pick<
     ServiceAccountStatus,
-    'accountName' | 'accountId' | 'identityId' | 'accountOwned' | 'tenant' | 'invitation'
+    | 'accountName'
+    | 'accountId'
+    | 'identityId'
+    | 'accountOwned'
+    | 'tenant'
+    | 'invitation'
+    | 'userLevelsAdded'
   >;
   /** Kubernetes Events to record on the resource. */
   events: EventNote[];
@@ -132,6 +140,19 @@ export async function reconcileServiceAccount(
         (rival.spec.accountId?.toLowerCase() === accountId.toLowerCase()
           ? `account id "${rival.spec.accountId}"; choose another accountId`
           : `account name "${accountNameOf(rival)}"; choose another spec.name`),
+    });
+  }
+
+  const refused = (resource.spec.userLevel ?? []).filter(
+    (level) => !deps.allowedUserLevels.has(level),
+  );
+  if (refused.length > 0) {
+    return result({
+      kind: 'stalled',
+      reason: 'UserLevelNotAllowed',
+      message:
+        `spec.userLevel asks for ${refused.join(', ')}, which the Tenant's policy does not ` +
+        'allow (spec.policy.allowedUserLevels; ORG_ADMIN is not allowed by default)',
     });
   }
 
@@ -227,6 +248,7 @@ export async function reconcileServiceAccount(
   const identityId = account.identityId;
   if (deps.verifiedIdentities.get(uid) === verification) {
     await ensureInvitation(deps, resource, identityId, undefined, observed, events);
+    await ensureUserLevels(deps, resource, identityId, observed, events);
     return result({
       kind: 'ready',
       reason: 'Converged',
@@ -248,11 +270,61 @@ export async function reconcileServiceAccount(
 
   deps.verifiedIdentities.set(uid, verification);
   await ensureInvitation(deps, resource, identityId, identity.identityStatus, observed, events);
+  await ensureUserLevels(deps, resource, identityId, observed, events);
   return result({
     kind: 'ready',
     reason: 'Converged',
     message: `account ${account.id} and identity ${identity.id} match the spec`,
   });
+}
+
+/**
+ * Gives the identity the requested user levels. ISC replaces the whole capability list on each
+ * update, so the operator reads it, adds what the spec asks for, removes only levels it added
+ * itself that the spec no longer lists, and keeps every level a person set.
+ */
+async function ensureUserLevels(
+  deps: ReconcileDeps,
+  resource: ServiceAccount,
+  identityId: string,
+  observed: ReconcileResult['observed'],
+  events: EventNote[],
+): Promise<void> {
+  const wanted = resource.spec.userLevel ?? [];
+  const added = resource.status?.userLevelsAdded ?? [];
+  if (wanted.length === 0 && added.length === 0) return;
+
+  const current = (await deps.api.getAuthUserCapabilities(identityId)) ?? [];
+  const withdrawn = added.filter((level) => !wanted.includes(level));
+  const next = [...new Set([...current.filter((level) => !withdrawn.includes(level)), ...wanted])];
+  const addedNext = [
+    ...new Set([
+      ...added.filter((level) => wanted.includes(level)),
+      ...wanted.filter((level) => !current.includes(level)),
+    ]),
+  ].sort();
+
+  const changed = next.length !== current.length || next.some((level) => !current.includes(level));
+  if (changed) {
+    await deps.api.setAuthUserCapabilities(identityId, next);
+    events.push({
+      type: 'Normal',
+      reason: 'UpdatedUserLevels',
+      message: `set the user levels of identity ${identityId} to [${next.join(', ')}]`,
+    });
+  }
+  if (addedNext.join(',') !== [...added].sort().join(',')) observed.userLevelsAdded = addedNext;
+}
+
+/** Removes the user levels the operator added, before its resource goes away. */
+async function withdrawUserLevels(deps: ReconcileDeps, resource: ServiceAccount): Promise<void> {
+  const added = resource.status?.userLevelsAdded ?? [];
+  const identityId = resource.status?.identityId;
+  if (added.length === 0 || !identityId) return;
+  const current = await deps.api.getAuthUserCapabilities(identityId);
+  if (current === undefined) return;
+  const next = current.filter((level) => !added.includes(level));
+  if (next.length !== current.length) await deps.api.setAuthUserCapabilities(identityId, next);
 }
 
 /** How long an ISC invitation link stays valid. */
@@ -407,6 +479,7 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
     requestedAt !== null &&
     deps.now().getTime() - Date.parse(requestedAt) < deps.accountCreateTimeoutMs;
   const owned = resource.status?.accountOwned === true || createInFlight;
+  if (!observeOnly) await withdrawUserLevels(deps, resource);
   if (observeOnly || !wantsDeletion(resource) || !owned || !accountId) {
     return release(
       'OrphanedAccount',

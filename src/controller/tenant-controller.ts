@@ -295,6 +295,7 @@ export class TenantController {
       identityProfileName: tenant.spec.identityProfile?.name ?? 'Service Accounts',
       ownerIdentityId: tenant.spec.owner?.identityId,
       rateLimitPer10s: tenant.spec.rateLimit?.requestsPer10Seconds ?? 100,
+      allowedUserLevels: tenant.spec.policy?.allowedUserLevels,
     };
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { IscApi } from '../isc/api.ts';
 import type { IscApiVersion, IscCallObserver } from '../isc/client.ts';
 import { IscClient } from '../isc/client.ts';
+import { defaultAllowedUserLevels } from '../isc/user-levels.ts';
 import { AccountIndex } from './account-index.ts';
 import { TenantSetup } from './tenant.ts';
 
@@ -16,6 +17,8 @@ export interface TenantSettings {
   identityProfileName: string;
   ownerIdentityId: string | undefined;
   rateLimitPer10s: number;
+  /** User levels ServiceAccounts may request; undefined means all but ORG_ADMIN. */
+  allowedUserLevels?: string[] | undefined;
 }
 
 /** A live connection to one tenant, shared by every resource that names it. */
@@ -27,6 +30,7 @@ export interface TenantConnection {
   api: IscApi;
   setup: TenantSetup;
   accounts: AccountIndex;
+  allowedUserLevels: ReadonlySet<string>;
 }
 
 export interface TenantEntry {
@@ -90,6 +94,7 @@ export function connectTenant(
     api,
     setup,
     accounts: new AccountIndex(api),
+    allowedUserLevels: new Set(settings.allowedUserLevels ?? defaultAllowedUserLevels),
   };
 }
 

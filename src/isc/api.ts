@@ -215,6 +215,20 @@ export class IscApi {
     });
   }
 
+  /** Replaces an identity's user levels; ISC takes the whole capability list on each update. */
+  async setAuthUserCapabilities(identityId: string, capabilities: string[]): Promise<void> {
+    await this.client.request(
+      'PATCH',
+      this.client.path('auth-users', `/${encodeURIComponent(identityId)}`),
+      {
+        body: {
+          contentType: 'application/json-patch+json',
+          data: JSON.stringify([{ op: 'replace', path: '/capabilities', value: capabilities }]),
+        },
+      },
+    );
+  }
+
   /** Returns the user levels (capabilities) of an identity, or undefined if it has no login. */
   async getAuthUserCapabilities(identityId: string): Promise<string[] | undefined> {
     const authUser = await this.getOrUndefined<{ capabilities?: string[] | null }>(

@@ -45,6 +45,8 @@ export interface ServiceAccountSpec {
   deletionPolicy?: 'Delete' | 'Orphan';
   /** Take over an account with this id that the operator did not create. */
   adopt?: boolean;
+  /** User levels (capabilities) the identity should have; empty means the basic level. */
+  userLevel?: string[];
   /** Send ISC's invitation mail once the identity exists (default true). */
   invite?: boolean;
   /** Full (default): create, update and delete. ObserveOnly: read ISC and report, never write. */
@@ -56,6 +58,8 @@ export interface ServiceAccountStatus {
   accountName?: string;
   accountId?: string;
   identityId?: string;
+  /** User levels the operator added to the identity. */
+  userLevelsAdded?: string[];
   invitation?: {
     sentAt?: string;
     count?: number;
@@ -96,6 +100,7 @@ export interface TenantSpec {
   identityProfile?: { name?: string };
   owner?: { identityId?: string };
   rateLimit?: { requestsPer10Seconds?: number };
+  policy?: { allowedUserLevels?: string[] };
 }
 
 export interface TenantStatus {

@@ -498,6 +498,32 @@ test('paused resource writes nothing until resumed', async () => {
   assert.is(condition(resumed, 'Synced')?.status, 'True');
 });
 
+test('user levels are granted and policed', async () => {
+  await createResource('helpdesk-bot', {
+    accountId: 'SA-500',
+    email: 'helpdesk-bot@example.com',
+    userLevel: ['HELPDESK'],
+  });
+  const granted = await waitFor('helpdesk-bot to record its user level', async () => {
+    const resource = await getResource('helpdesk-bot');
+    return resource.status?.userLevelsAdded?.includes('HELPDESK') ? resource : undefined;
+  });
+  const capabilities = await isc.getAuthUserCapabilities(granted.status!.identityId!);
+  assert.ok(capabilities?.includes('HELPDESK'), `capabilities: ${capabilities?.join(', ')}`);
+
+  await createResource('greedy-bot', {
+    accountId: 'SA-501',
+    email: 'greedy@example.com',
+    userLevel: ['ORG_ADMIN'],
+  });
+  const refused = await waitFor('greedy-bot to stall', async () => {
+    const resource = await getResource('greedy-bot');
+    return condition(resource, 'Ready')?.reason === 'UserLevelNotAllowed' ? resource : undefined;
+  });
+  assert.match(condition(refused, 'Ready')!.message, 'ORG_ADMIN');
+  assert.is(await isc.findAccount((await serviceAccountSource()).id, 'SA-501'), undefined);
+});
+
 test('metrics and health endpoints answer', async () => {
   const line = operator
     .output()

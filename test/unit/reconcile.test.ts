@@ -39,6 +39,7 @@ function deps(
     createError?: Error;
     peers?: ServiceAccount[];
     identityStatus?: string;
+    capabilities?: string[];
   } = {},
 ): ReconcileDeps {
   const source = { id: 'source-1', name: 'Service Accounts' };
@@ -87,6 +88,10 @@ function deps(
       inviteIdentities: async () => {
         recorder.calls.push('invite');
       },
+      getAuthUserCapabilities: async () => [...(options.capabilities ?? [])],
+      setAuthUserCapabilities: async (_id: string, capabilities: string[]) => {
+        recorder.calls.push(`levels:${capabilities.join('+')}`);
+      },
       deleteAccount: async () => {
         recorder.calls.push('deleteAccount');
         return true;
@@ -106,6 +111,7 @@ function deps(
     pendingDeletes: new Map(),
     pendingUpdates: new Map(),
     verifiedIdentities: new Map(),
+    allowedUserLevels: new Set(['HELPDESK', 'SOURCE_ADMIN']),
     now: () => new Date('2026-01-01T01:00:00Z'),
   };
 }
@@ -259,6 +265,41 @@ test('expired invitation is sent once more', async () => {
     recorder.calls.filter((call) => call === 'invite'),
     ['invite'],
   );
+});
+
+test('user levels keep what a person set', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current), capabilities: ['REPORT_ADMIN'] });
+  const wanting = resource({
+    spec: { ...resource().spec, userLevel: ['HELPDESK'], invite: false },
+    status: { accountOwned: true },
+  });
+  const { observed } = await reconcileServiceAccount(context, wanting);
+  assert.ok(recorder.calls.includes('levels:REPORT_ADMIN+HELPDESK'), recorder.calls.join(' '));
+  assert.equal(observed.userLevelsAdded, ['HELPDESK']);
+});
+
+test('withdrawn user level is removed', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, {
+    account: account(current),
+    capabilities: ['REPORT_ADMIN', 'HELPDESK'],
+  });
+  const withdrawn = resource({
+    spec: { ...resource().spec, invite: false },
+    status: { accountOwned: true, userLevelsAdded: ['HELPDESK'] },
+  });
+  const { observed } = await reconcileServiceAccount(context, withdrawn);
+  assert.ok(recorder.calls.includes('levels:REPORT_ADMIN'), recorder.calls.join(' '));
+  assert.equal(observed.userLevelsAdded, []);
+});
+
+test('disallowed user level stalls', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const greedy = resource({ spec: { ...resource().spec, userLevel: ['ORG_ADMIN'] } });
+  const { outcome } = await reconcileServiceAccount(deps(recorder), greedy);
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'UserLevelNotAllowed');
+  assert.equal(recorder.calls, []);
 });
 
 test('foreign account is not touched', async () => {
