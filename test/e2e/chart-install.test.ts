@@ -279,8 +279,8 @@ test('namespaced mode limits secrets to listed namespaces', async () => {
     200,
     'list Tenants',
   );
-  // The operator lists ServiceAccount resources cluster-wide today, which this mode forbids;
-  // see watchNamespaces in the chart's values.yaml.
+  // The operator lists ServiceAccount resources per listed namespace in this mode
+  // (OPERATOR_WATCH_NAMESPACES), so it needs no cluster-wide list.
   assert.is(
     await statusOf(() =>
       customObjects.listClusterCustomObject({ group, version, plural: serviceAccountPlural }),

@@ -75,16 +75,13 @@ function permissions(rules: PolicyRule[]): string[] {
 
 const tenantPermissions = [
   'isc.sailpoint/tenants/status: patch',
-  'isc.sailpoint/tenants: get',
   'isc.sailpoint/tenants: list',
   'isc.sailpoint/tenants: watch',
 ];
 const namespacedPermissions = [
   '/events: create',
-  '/events: patch',
   '/secrets: get',
   'isc.sailpoint/serviceaccounts/status: patch',
-  'isc.sailpoint/serviceaccounts: get',
   'isc.sailpoint/serviceaccounts: list',
   'isc.sailpoint/serviceaccounts: patch',
   'isc.sailpoint/serviceaccounts: watch',
