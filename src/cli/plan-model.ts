@@ -4,7 +4,11 @@
  * tenant.ts. Ownership (status.accountOwned) is stored only in the cluster, so it is reported as unknown.
  */
 import { accountNameOf, desiredAccountAttributes } from '../controller/reconcile.ts';
-import { requiredAccountAttributes, requiredMappings } from '../controller/tenant.ts';
+import {
+  delimitedFileTemplateAttributes,
+  requiredAccountAttributes,
+  requiredMappings,
+} from '../controller/tenant.ts';
 import type { IscApi } from '../isc/api.ts';
 import { eq } from '../isc/filters.ts';
 import type { Account, IdentityProfile, Source, SourceSchema } from '../isc/types.ts';
@@ -62,17 +66,6 @@ export interface Plan {
   /** Reasons the operator could not converge; it would report the resource as stalled. */
   problems: string[];
 }
-
-/** Attributes ISC puts on a new delimited-file source, which the operator drops while it is empty. */
-const templateAttributes = [
-  'givenName',
-  'familyName',
-  'location',
-  'manager',
-  'groups',
-  'startDate',
-  'endDate',
-];
 
 /** True when applying the plan would send a write to ISC. */
 export function hasChanges(plan: Plan): boolean {
@@ -196,7 +189,7 @@ async function planSchema(
     return new Set(requiredAccountAttributes);
   }
   const current = schema.attributes.map((attribute) => attribute.name);
-  let desired = current.filter((name) => hasAccounts || !templateAttributes.includes(name));
+  let desired = current.filter((name) => hasAccounts || !delimitedFileTemplateAttributes.has(name));
   desired.push(...requiredAccountAttributes.filter((name) => !current.includes(name)));
   const rank = (name: string) => {
     const index = requiredAccountAttributes.indexOf(name);

@@ -6,7 +6,11 @@ import { IscAmbiguousError } from '../isc/errors.ts';
 import type { Account } from '../isc/types.ts';
 import { isConflict, ServiceAccountResources } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { type CachedInformer, makeNamespacedInformer } from '../kube/informers.ts';
+import {
+  type CachedInformer,
+  makeNamespacedInformer,
+  startInformerOnce,
+} from '../kube/informers.ts';
 import {
   group,
   objectKey,
@@ -176,13 +180,7 @@ export class ServiceAccountController {
 
   private async startInformer(): Promise<void> {
     while (!this.stopped) {
-      let failure: unknown;
-      const onError = (error: unknown) => {
-        failure = error;
-      };
-      this.informer.on('error', onError);
-      await this.informer.start();
-      this.informer.off('error', onError);
+      const failure = await startInformerOnce(this.informer);
       if (failure === undefined) {
         this.synced = true;
         this.informerFailures = 0;

@@ -8,6 +8,7 @@ import {
   TenantResources,
 } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { startInformerOnce } from '../kube/informers.ts';
 import {
   defaultTenantAnnotation,
   group,
@@ -110,13 +111,7 @@ export class TenantController {
     this.informer.on('error', (error) => this.restart(error));
 
     for (let attempt = 1; !this.stopped; attempt++) {
-      let failure: unknown;
-      const onError = (error: unknown) => {
-        failure = error;
-      };
-      this.informer.on('error', onError);
-      await this.informer.start();
-      this.informer.off('error', onError);
+      const failure = await startInformerOnce(this.informer);
       if (failure === undefined) break;
       const delayMs = Math.min(500 * 2 ** attempt, 30_000);
       this.logger.warn({ err: describeError(failure), delayMs }, 'listing Tenants failed');

@@ -33,7 +33,7 @@ export const requiredAccountAttributes: readonly string[] = ['id', 'name', 'e-ma
  * Attributes of the template ISC gives a new delimited-file source. They are dropped from the
  * schema only while the source contains no accounts, so no account data is ever removed.
  */
-const delimitedFileTemplateAttributes = new Set([
+export const delimitedFileTemplateAttributes: ReadonlySet<string> = new Set([
   'givenName',
   'familyName',
   'location',

@@ -58,3 +58,22 @@ export function makeNamespacedInformer<T extends { metadata?: { namespace?: stri
     },
   };
 }
+
+/**
+ * Starts an informer once and returns the error of its initial list, or undefined when it
+ * listed and watches. client-node's start() resolves either way and reports the failure only
+ * through the 'error' event.
+ */
+export async function startInformerOnce<T>(informer: Informer<T & object>): Promise<unknown> {
+  let failure: unknown;
+  const onError = (error: unknown) => {
+    failure = error;
+  };
+  informer.on('error', onError);
+  try {
+    await informer.start();
+  } finally {
+    informer.off('error', onError);
+  }
+  return failure;
+}
