@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
+import { IscApi } from '../isc/api.ts';
+import { IscClient } from '../isc/client.ts';
 import { IscAmbiguousError } from '../isc/errors.ts';
 import type { Account } from '../isc/types.ts';
-import { isConflict, ServiceAccountResources } from '../kube/client.ts';
+import { isConflict, SecretUnusableError, ServiceAccountResources } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
 import {
   type CachedInformer,
@@ -28,7 +30,7 @@ import { setCondition } from './conditions.ts';
 import { classifyFailure, type Failure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
 import { type Outcome, type ReconcileResult, reconcileServiceAccount } from './reconcile.ts';
-import type { TenantRegistry } from './tenant-registry.ts';
+import type { TenantConnection, TenantRegistry } from './tenant-registry.ts';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -72,6 +74,7 @@ export class ServiceAccountController {
   private readonly pendingDeletes = new Map<string, number>();
   private readonly pendingUpdates = new Map<string, { attributes: string; sentAt: number }>();
   private readonly verifiedIdentities = new Map<string, string>();
+  private readonly serviceAccountApis = new Map<string, IscApi>();
   /** Keys queued by the periodic resync, which read accounts from the per-resync snapshot. */
   private readonly resyncKeys = new Set<string>();
   /** Last reason logged per key and when, so a lasting failure is logged every few minutes. */
@@ -310,6 +313,8 @@ export class ServiceAccountController {
           pendingUpdates: this.pendingUpdates,
           verifiedIdentities: this.verifiedIdentities,
           allowedUserLevels: tenant.connection.allowedUserLevels,
+          serviceAccountApi: (target) => this.serviceAccountApi(target, tenant.connection),
+          tenantBaseUrl: tenant.connection.client.baseUrl,
           ...(fromResync ? { lookupAccount: snapshotLookup(tenant.connection.accounts) } : {}),
           now: () => new Date(),
         },
@@ -388,6 +393,50 @@ export class ServiceAccountController {
       }
     }
     this.schedule(key, view, failure);
+  }
+
+  /**
+   * Returns ISC access as the service account itself, from its bootstrap Secret, reusing the
+   * client (and its token) while the Secret's content stays the same.
+   */
+  private async serviceAccountApi(
+    resource: ServiceAccount,
+    connection: TenantConnection,
+  ): Promise<IscApi | string> {
+    const ref = resource.spec.bootstrapCredentialsSecretRef;
+    if (!ref) {
+      return (
+        'spec.tokens needs spec.bootstrapCredentialsSecretRef: ISC mints a personal access ' +
+        "token for the calling identity, so the service account's own PAT must be in a Secret"
+      );
+    }
+    const namespace = resource.metadata.namespace;
+    let clientId: string;
+    let clientSecret: string;
+    try {
+      clientId = await this.resources.readSecretValue(namespace, ref.name, 'clientId');
+      clientSecret = await this.resources.readSecretValue(namespace, ref.name, 'clientSecret');
+    } catch (error) {
+      if (error instanceof SecretUnusableError) return error.message;
+      throw error;
+    }
+    const fingerprint = createHash('sha256')
+      .update(`${connection.fingerprint}|${clientId}|${clientSecret}`)
+      .digest('hex');
+    const cached = this.serviceAccountApis.get(fingerprint);
+    if (cached) return cached;
+    const api = new IscApi(
+      new IscClient({
+        baseUrl: connection.client.baseUrl,
+        apiVersion: connection.client.apiVersion,
+        clientId,
+        clientSecret,
+        logger: this.logger.child({ component: 'isc-client', credential: 'service-account' }),
+        ...(this.metrics ? { observer: this.metrics } : {}),
+      }),
+    );
+    this.serviceAccountApis.set(fingerprint, api);
+    return api;
   }
 
   /** Records that the resource is paused; nothing else is read or written until it resumes. */

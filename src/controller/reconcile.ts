@@ -8,6 +8,8 @@ import {
   resendInviteAnnotation,
   type ServiceAccount,
   type ServiceAccountStatus,
+  type TokenStatus,
+  tokenSecretLabel,
 } from '../kube/types.ts';
 import type { TenantSetup } from './tenant.ts';
 
@@ -28,6 +30,13 @@ export interface ReconcileDeps {
    * a match skips the identity read, so a steady-state resync reads accounts only.
    */
   verifiedIdentities: Map<string, string>;
+  /**
+   * ISC access as the service account itself, from its bootstrap credentials Secret, for
+   * minting its personal access tokens; a string explains why there is none.
+   */
+  serviceAccountApi: (resource: ServiceAccount) => Promise<IscApi | string>;
+  /** Tenant API root written into token Secrets. */
+  tenantBaseUrl: string;
   /** User levels the tenant's policy lets resources request. */
   allowedUserLevels: ReadonlySet<string>;
   /** Account lookup for this reconcile: the resync snapshot, or by default one direct lookup. */
@@ -63,6 +72,7 @@ export interface ReconcileResult {
     | 'tenant'
     | 'invitation'
     | 'userLevelsAdded'
+    | 'tokens'
   >;
   /** Kubernetes Events to record on the resource. */
   events: EventNote[];
@@ -249,6 +259,8 @@ export async function reconcileServiceAccount(
   if (deps.verifiedIdentities.get(uid) === verification) {
     await ensureInvitation(deps, resource, identityId, undefined, observed, events);
     await ensureUserLevels(deps, resource, identityId, observed, events);
+    const tokenProblem = await ensureTokens(deps, resource, observed, events);
+    if (tokenProblem) return result(tokenProblem);
     return result({
       kind: 'ready',
       reason: 'Converged',
@@ -271,6 +283,8 @@ export async function reconcileServiceAccount(
   deps.verifiedIdentities.set(uid, verification);
   await ensureInvitation(deps, resource, identityId, identity.identityStatus, observed, events);
   await ensureUserLevels(deps, resource, identityId, observed, events);
+  const tokenProblem = await ensureTokens(deps, resource, observed, events);
+  if (tokenProblem) return result(tokenProblem);
   return result({
     kind: 'ready',
     reason: 'Converged',
@@ -314,6 +328,106 @@ async function ensureUserLevels(
     });
   }
   if (addedNext.join(',') !== [...added].sort().join(',')) observed.userLevelsAdded = addedNext;
+}
+
+/**
+ * Mints the personal access tokens in spec.tokens with the service account's own credential,
+ * writes each into its Secret, and revokes tokens that left the spec. A create is recorded in
+ * status first; a restart that finds the record without a PAT id deletes any PAT of that name
+ * (its secret was lost) and mints again. Returns an outcome only when tokens cannot be handled.
+ */
+async function ensureTokens(
+  deps: ReconcileDeps,
+  resource: ServiceAccount,
+  observed: ReconcileResult['observed'],
+  events: EventNote[],
+): Promise<Outcome | undefined> {
+  const wanted = resource.spec.tokens ?? [];
+  let tokens: TokenStatus[] = [...(resource.status?.tokens ?? [])];
+  const wantedNames = new Set(wanted.map((token) => token.name));
+  const stale = tokens.filter((token) => !wantedNames.has(token.name));
+  const missing = wanted.filter((token) => !tokens.some((t) => t.name === token.name && t.id));
+  if (stale.length === 0 && missing.length === 0) return undefined;
+
+  const api = await deps.serviceAccountApi(resource);
+  if (typeof api === 'string') {
+    return { kind: 'stalled', reason: 'BootstrapCredentialsMissing', message: api };
+  }
+  const namespace = resource.metadata.namespace;
+  const save = async () => {
+    const marked = await deps.resources.patchStatus(resource, { tokens });
+    resource.metadata.resourceVersion = marked.metadata.resourceVersion;
+    resource.status = { ...resource.status, tokens };
+    observed.tokens = tokens;
+  };
+
+  for (const token of stale) {
+    if (token.id) await api.deletePersonalAccessToken(token.id);
+    if (token.secretName) await deps.resources.deleteSecret(namespace, token.secretName);
+    tokens = tokens.filter((entry) => entry.name !== token.name);
+    await save();
+    events.push({
+      type: 'Normal',
+      reason: 'RevokedToken',
+      message: `revoked personal access token "${token.name}" and deleted its Secret`,
+    });
+  }
+
+  for (const spec of missing) {
+    const previous = tokens.find((entry) => entry.name === spec.name);
+    if (previous?.requestedAt) {
+      for (const pat of await api.listOwnPersonalAccessTokens()) {
+        if (pat.name === spec.name) await api.deletePersonalAccessToken(pat.id);
+      }
+    }
+    const now = deps.now();
+    tokens = [
+      ...tokens.filter((entry) => entry.name !== spec.name),
+      { name: spec.name, requestedAt: now.toISOString() },
+    ];
+    await save();
+
+    const expirationDate = spec.validForDays
+      ? new Date(now.getTime() + spec.validForDays * 86_400_000).toISOString()
+      : undefined;
+    const created = await api.createPersonalAccessToken({
+      name: spec.name,
+      scopes: spec.scopes,
+      accessTokenValiditySeconds: spec.accessTokenValiditySeconds,
+      expirationDate,
+    });
+    await deps.resources.writeOwnedSecret(
+      resource,
+      spec.secretName,
+      {
+        clientId: created.id,
+        clientSecret: created.secret,
+        tokenUrl: `${deps.tenantBaseUrl}/oauth/token`,
+        baseUrl: deps.tenantBaseUrl,
+      },
+      {
+        'app.kubernetes.io/managed-by': 'isc-sa-operator',
+        [tokenSecretLabel]: resource.metadata.name,
+      },
+    );
+    tokens = [
+      ...tokens.filter((entry) => entry.name !== spec.name),
+      {
+        name: spec.name,
+        id: created.id,
+        secretName: spec.secretName,
+        createdAt: now.toISOString(),
+        ...(expirationDate ? { expiresAt: expirationDate } : {}),
+      },
+    ];
+    await save();
+    events.push({
+      type: 'Normal',
+      reason: 'MintedToken',
+      message: `minted personal access token "${spec.name}" into Secret ${spec.secretName}`,
+    });
+  }
+  return undefined;
 }
 
 /** Removes the user levels the operator added, before its resource goes away. */

@@ -215,6 +215,58 @@ export class IscApi {
     });
   }
 
+  /**
+   * Creates a personal access token owned by the caller's identity; the secret is returned only
+   * here. `validForDays` undefined makes a PAT that never expires.
+   */
+  async createPersonalAccessToken(input: {
+    name: string;
+    scopes: string[] | undefined;
+    accessTokenValiditySeconds: number | undefined;
+    expirationDate: string | undefined;
+  }): Promise<{ id: string; secret: string; expirationDate?: string | null }> {
+    const { body } = await this.client.request<{
+      id: string;
+      secret: string;
+      expirationDate?: string | null;
+    }>('POST', this.client.path('personal-access-tokens'), {
+      json: {
+        name: input.name,
+        ...(input.scopes ? { scope: input.scopes } : {}),
+        ...(input.accessTokenValiditySeconds
+          ? { accessTokenValiditySeconds: input.accessTokenValiditySeconds }
+          : {}),
+        ...(input.expirationDate
+          ? { expirationDate: input.expirationDate }
+          : { userAwareTokenNeverExpires: true }),
+      },
+    });
+    return body;
+  }
+
+  /** Lists the personal access tokens of the caller's own identity. */
+  async listOwnPersonalAccessTokens(): Promise<Array<{ id: string; name: string }>> {
+    const { body } = await this.client.get<Array<{ id: string; name: string }>>(
+      this.client.path('personal-access-tokens'),
+      { searchParams: { 'owner-id': 'me' } },
+    );
+    return body;
+  }
+
+  /** Deletes a personal access token; returns false when it was already gone. */
+  async deletePersonalAccessToken(id: string): Promise<boolean> {
+    try {
+      await this.client.request(
+        'DELETE',
+        this.client.path('personal-access-tokens', `/${encodeURIComponent(id)}`),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof IscApiError && error.kind === 'not-found') return false;
+      throw error;
+    }
+  }
+
   /** Replaces an identity's user levels; ISC takes the whole capability list on each update. */
   async setAuthUserCapabilities(identityId: string, capabilities: string[]): Promise<void> {
     await this.client.request(

@@ -143,6 +143,54 @@ export class ServiceAccountResources {
     );
   }
 
+  /**
+   * Creates or replaces a Secret owned by the resource (garbage-collected with it), labelled
+   * with the resource's name so that `kubectl get secrets -l isc.sailpoint/service-account=NAME`
+   * finds it.
+   */
+  async writeOwnedSecret(
+    owner: ServiceAccount,
+    name: string,
+    data: Record<string, string>,
+    labels: Record<string, string>,
+  ): Promise<void> {
+    const namespace = owner.metadata.namespace;
+    const body = {
+      metadata: {
+        name,
+        namespace,
+        labels,
+        ownerReferences: [
+          {
+            apiVersion: `${group}/${version}`,
+            kind: 'ServiceAccount',
+            name: owner.metadata.name,
+            uid: owner.metadata.uid!,
+            controller: true,
+            blockOwnerDeletion: false,
+          },
+        ],
+      },
+      type: 'Opaque',
+      stringData: data,
+    };
+    try {
+      await this.core.createNamespacedSecret({ namespace, body });
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 409)) throw error;
+      await this.core.replaceNamespacedSecret({ namespace, name, body });
+    }
+  }
+
+  /** Deletes a Secret; a missing one is fine. */
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    try {
+      await this.core.deleteNamespacedSecret({ namespace, name });
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 404)) throw error;
+    }
+  }
+
   async readSecretValue(namespace: string, name: string, key: string): Promise<string> {
     let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
     try {

@@ -47,17 +47,40 @@ export interface ServiceAccountSpec {
   adopt?: boolean;
   /** User levels (capabilities) the identity should have; empty means the basic level. */
   userLevel?: string[];
+  bootstrapCredentialsSecretRef?: { name: string };
+  tokens?: TokenSpec[];
   /** Send ISC's invitation mail once the identity exists (default true). */
   invite?: boolean;
   /** Full (default): create, update and delete. ObserveOnly: read ISC and report, never write. */
   managementPolicy?: 'Full' | 'ObserveOnly';
 }
 
+export interface TokenSpec {
+  name: string;
+  scopes?: string[];
+  accessTokenValiditySeconds?: number;
+  validForDays?: number;
+  secretName: string;
+}
+
+export interface TokenStatus {
+  name: string;
+  id?: string;
+  secretName?: string;
+  createdAt?: string;
+  expiresAt?: string;
+  requestedAt?: string;
+}
+
+/** Label on Secrets the operator writes, naming the ServiceAccount they belong to. */
+export const tokenSecretLabel = 'isc.sailpoint/service-account';
+
 export interface ServiceAccountStatus {
   observedGeneration?: number;
   accountName?: string;
   accountId?: string;
   identityId?: string;
+  tokens?: TokenStatus[];
   /** User levels the operator added to the identity. */
   userLevelsAdded?: string[];
   invitation?: {

@@ -524,6 +524,119 @@ test('user levels are granted and policed', async () => {
   assert.is(await isc.findAccount((await serviceAccountSource()).id, 'SA-501'), undefined);
 });
 
+let mintedSecret = '';
+
+test('token is minted into its Secret', async () => {
+  const audit = await getResource('audit01');
+  const identityId = audit.status!.identityId!;
+  const bootstrap = (await (
+    await fetch(
+      `${emulator.url}/__admin/identities/${identityId}/personal-access-tokens?name=bootstrap`,
+      { method: 'POST' },
+    )
+  ).json()) as { id: string; secret: string };
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespacedSecret({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'audit01-bootstrap' },
+      stringData: { clientId: bootstrap.id, clientSecret: bootstrap.secret },
+    },
+  });
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'audit01',
+    body: [
+      {
+        op: 'add',
+        path: '/spec/bootstrapCredentialsSecretRef',
+        value: { name: 'audit01-bootstrap' },
+      },
+      {
+        op: 'add',
+        path: '/spec/tokens',
+        value: [
+          { name: 'reporting', scopes: ['idn:accounts:read'], secretName: 'audit01-reporting' },
+        ],
+      },
+    ],
+  });
+  const minted = await waitFor('the reporting token', async () => {
+    const resource = await getResource('audit01');
+    return resource.status?.tokens?.find((token) => token.name === 'reporting' && token.id)
+      ? resource
+      : undefined;
+  });
+  const secret = await core.readNamespacedSecret({
+    namespace: 'default',
+    name: 'audit01-reporting',
+  });
+  const data = Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([key, value]) => [
+      key,
+      Buffer.from(value, 'base64').toString(),
+    ]),
+  );
+  assert.is(data.clientId, minted.status!.tokens![0]!.id);
+  assert.is(data.tokenUrl, `${emulator.url}/oauth/token`);
+  assert.is(secret.metadata?.ownerReferences?.[0]?.uid, minted.metadata.uid);
+  assert.is(secret.metadata?.labels?.['isc.sailpoint/service-account'], 'audit01');
+  mintedSecret = data.clientSecret ?? '';
+
+  const login = await fetch(`${emulator.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: data.clientId!,
+      client_secret: data.clientSecret!,
+    }).toString(),
+  });
+  assert.is(login.status, 200);
+  const token = (await login.json()) as { scope: string; identity_id: string };
+  assert.is(token.scope, 'idn:accounts:read');
+  assert.is(token.identity_id, identityId);
+});
+
+test('removed token is revoked', async () => {
+  const audit = await getResource('audit01');
+  const tokenId = audit.status!.tokens![0]!.id!;
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'audit01',
+    body: [{ op: 'remove', path: '/spec/tokens' }],
+  });
+  await waitFor('the token to leave status', async () => {
+    const resource = await getResource('audit01');
+    return (resource.status?.tokens ?? []).length === 0 ? resource : undefined;
+  });
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const secrets = await core.listNamespacedSecret({
+    namespace: 'default',
+    labelSelector: 'isc.sailpoint/service-account=audit01',
+  });
+  assert.equal(
+    secrets.items.map((item) => item.metadata?.name),
+    [],
+  );
+  const login = await fetch(`${emulator.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: tokenId,
+      client_secret: mintedSecret,
+    }).toString(),
+  });
+  assert.is(login.status, 401, 'the revoked token still logs in');
+});
+
 test('metrics and health endpoints answer', async () => {
   const line = operator
     .output()
@@ -558,6 +671,8 @@ test('operator log has no secret and one resource per line', () => {
   const output = operator.output();
   assert.ok(output.length > 0, 'operator wrote no log');
   assert.not.ok(output.includes(operatorClient.clientSecret), 'client secret in the log');
+  assert.ok(mintedSecret.length > 0, 'no minted token to look for');
+  assert.not.ok(output.includes(mintedSecret), 'minted token secret in the log');
   const reconcileLines = output
     .split('\n')
     .filter((line) => line.includes('"reconcileId"'))

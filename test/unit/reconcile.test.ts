@@ -112,6 +112,8 @@ function deps(
     pendingUpdates: new Map(),
     verifiedIdentities: new Map(),
     allowedUserLevels: new Set(['HELPDESK', 'SOURCE_ADMIN']),
+    serviceAccountApi: async () => 'no bootstrap credentials in unit tests',
+    tenantBaseUrl: 'https://acme.api.identitynow.com',
     now: () => new Date('2026-01-01T01:00:00Z'),
   };
 }
