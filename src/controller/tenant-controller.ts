@@ -88,7 +88,12 @@ export class TenantController {
   async start(settleMs = 30_000): Promise<void> {
     const started = this.run();
     const deadline = Date.now() + settleMs;
-    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, settleMs))]);
+    let settleTimer: NodeJS.Timeout | undefined;
+    const settled = new Promise((resolve) => {
+      settleTimer = setTimeout(resolve, settleMs);
+    });
+    // A pending timer would keep a stopped process alive until it fires.
+    await Promise.race([started, settled]).finally(() => clearTimeout(settleTimer));
     while (Date.now() < deadline && !this.stopped) {
       const names = this.informer.list().map((tenant) => tenant.metadata.name);
       if (this.synced && names.every((name) => this.reconciledOnce.has(name))) return;
