@@ -372,6 +372,55 @@ test('scenario runs with chart RBAC', async () => {
     'Converged',
   );
 
+  // A token minted and revoked: the operator reads the bootstrap Secret, finds a Secret of the
+  // token's name already there (created here), replaces it, and deletes it on revocation.
+  const core = admin.makeApiClient(CoreV1Api);
+  const identityId = (await read()).status.identityId as string;
+  const bootstrap = (await (
+    await fetch(
+      `${emulator.url}/__admin/identities/${identityId}/personal-access-tokens?name=bootstrap`,
+      { method: 'POST' },
+    )
+  ).json()) as { id: string; secret: string };
+  await core.createNamespacedSecret({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'rbac-bot-bootstrap' },
+      stringData: { clientId: bootstrap.id, clientSecret: bootstrap.secret },
+    },
+  });
+  await core.createNamespacedSecret({
+    namespace: 'default',
+    body: { metadata: { name: 'rbac-bot-token' }, stringData: { placeholder: 'x' } },
+  });
+  await customObjects.patchNamespacedCustomObject(
+    {
+      ...resource,
+      name: 'rbac-bot',
+      body: {
+        spec: {
+          bootstrapCredentialsSecretRef: { name: 'rbac-bot-bootstrap' },
+          tokens: [{ name: 'rbac', secretName: 'rbac-bot-token' }],
+        },
+      },
+    },
+    mergePatch,
+  );
+  await waitFor(
+    'the token to be minted',
+    async () => ((await read()).status?.tokens?.[0]?.id ? true : undefined),
+    90_000,
+  ).catch(withOperatorOutput);
+  await customObjects.patchNamespacedCustomObject(
+    { ...resource, name: 'rbac-bot', body: { spec: { tokens: null } } },
+    mergePatch,
+  );
+  await waitFor(
+    'the token to be revoked',
+    async () => (((await read()).status?.tokens ?? []).length === 0 ? true : undefined),
+    90_000,
+  ).catch(withOperatorOutput);
+
   await customObjects.deleteNamespacedCustomObject({ ...resource, name: 'rbac-bot' });
   await waitFor(
     'the finalizer to release the ServiceAccount',

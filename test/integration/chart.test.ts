@@ -80,7 +80,10 @@ const tenantPermissions = [
 ];
 const namespacedPermissions = [
   '/events: create',
+  '/secrets: create',
+  '/secrets: delete',
   '/secrets: get',
+  '/secrets: update',
   'isc.sailpoint/serviceaccounts/status: patch',
   'isc.sailpoint/serviceaccounts: list',
   'isc.sailpoint/serviceaccounts: patch',
