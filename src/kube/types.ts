@@ -66,6 +66,12 @@ export interface TokenSpec {
 export interface TokenStatus {
   name: string;
   id?: string;
+  /** PAT name in ISC: the spec name, with a `-rN` suffix after the Nth rotation. */
+  iscName?: string;
+  rotations?: number;
+  /** PAT replaced by the last rotation, deleted at `retireAt`. */
+  previousId?: string;
+  retireAt?: string;
   secretName?: string;
   createdAt?: string;
   expiresAt?: string;

@@ -40,6 +40,8 @@ function deps(
     peers?: ServiceAccount[];
     identityStatus?: string;
     capabilities?: string[];
+    withBootstrap?: boolean;
+    now?: string;
   } = {},
 ): ReconcileDeps {
   const source = { id: 'source-1', name: 'Service Accounts' };
@@ -60,6 +62,12 @@ function deps(
       patchSpec: async () => {
         recorder.calls.push('patchSpec');
         return resource();
+      },
+      writeOwnedSecret: async (_owner: unknown, name: string, data: Record<string, string>) => {
+        recorder.calls.push(`secret:${name}=${data.clientId}`);
+      },
+      deleteSecret: async (_namespace: string, name: string) => {
+        recorder.calls.push(`delete-secret:${name}`);
       },
       setFinalizers: async () => {
         recorder.calls.push('setFinalizers');
@@ -112,9 +120,22 @@ function deps(
     pendingUpdates: new Map(),
     verifiedIdentities: new Map(),
     allowedUserLevels: new Set(['HELPDESK', 'SOURCE_ADMIN']),
-    serviceAccountApi: async () => 'no bootstrap credentials in unit tests',
+    serviceAccountApi: async () =>
+      options.withBootstrap
+        ? ({
+            createPersonalAccessToken: async (input: { name: string }) => {
+              recorder.calls.push(`mint:${input.name}`);
+              return { id: `pat-${input.name}`, secret: 'not-a-real-secret' };
+            },
+            listOwnPersonalAccessTokens: async () => [],
+            deletePersonalAccessToken: async (id: string) => {
+              recorder.calls.push(`revoke:${id}`);
+              return true;
+            },
+          } as unknown as ReconcileDeps['api'])
+        : 'no bootstrap credentials in unit tests',
     tenantBaseUrl: 'https://acme.api.identitynow.com',
-    now: () => new Date('2026-01-01T01:00:00Z'),
+    now: () => new Date(options.now ?? '2026-01-01T01:00:00Z'),
   };
 }
 
@@ -302,6 +323,99 @@ test('disallowed user level stalls', async () => {
   const { outcome } = await reconcileServiceAccount(deps(recorder), greedy);
   assert.is(outcome.kind === 'stalled' && outcome.reason, 'UserLevelNotAllowed');
   assert.equal(recorder.calls, []);
+});
+
+const tokenSpec = { name: 'reporting', secretName: 'audit01-reporting', validForDays: 30 };
+
+test('token is minted into its Secret', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current), withBootstrap: true });
+  const wanting = resource({
+    spec: { ...resource().spec, invite: false, tokens: [tokenSpec] },
+    status: { accountOwned: true },
+  });
+  const { observed } = await reconcileServiceAccount(context, wanting);
+  assert.ok(recorder.calls.includes('mint:reporting'), recorder.calls.join(' '));
+  assert.ok(recorder.calls.includes('secret:audit01-reporting=pat-reporting'));
+  assert.is(observed.tokens?.[0]?.id, 'pat-reporting');
+  assert.is(observed.tokens?.[0]?.expiresAt, '2026-01-31T01:00:00.000Z');
+});
+
+test('token is rotated before expiry', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const minted = {
+    name: 'reporting',
+    id: 'pat-reporting',
+    secretName: 'audit01-reporting',
+    expiresAt: '2026-01-31T01:00:00.000Z',
+  };
+  const spec = { ...resource().spec, invite: false, tokens: [tokenSpec] };
+  // Eight days before expiry nothing happens; six days before, the token is rotated.
+  const early = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    now: '2026-01-23T01:00:00Z',
+  });
+  await reconcileServiceAccount(
+    early,
+    resource({ spec, status: { accountOwned: true, tokens: [minted] } }),
+  );
+  assert.not.ok(recorder.calls.some((call) => call.startsWith('mint:')));
+
+  const late = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    now: '2026-01-25T01:00:00Z',
+  });
+  const { observed } = await reconcileServiceAccount(
+    late,
+    resource({ spec, status: { accountOwned: true, tokens: [minted] } }),
+  );
+  assert.ok(recorder.calls.includes('mint:reporting-r1'), recorder.calls.join(' '));
+  assert.ok(recorder.calls.includes('secret:audit01-reporting=pat-reporting-r1'));
+  assert.not.ok(recorder.calls.includes('revoke:pat-reporting'), 'old PAT revoked at once');
+  const rotated = observed.tokens?.[0];
+  assert.is(rotated?.previousId, 'pat-reporting');
+  assert.is(rotated?.retireAt, '2026-01-25T02:00:00.000Z');
+
+  const afterGrace = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    now: '2026-01-25T02:30:00Z',
+  });
+  const retired = await reconcileServiceAccount(
+    afterGrace,
+    resource({ spec, status: { accountOwned: true, tokens: [rotated!] } }),
+  );
+  assert.ok(recorder.calls.includes('revoke:pat-reporting'));
+  assert.is(retired.observed.tokens?.[0]?.previousId, undefined);
+});
+
+test('removed token is revoked', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current), withBootstrap: true });
+  const minted = { name: 'reporting', id: 'pat-reporting', secretName: 'audit01-reporting' };
+  const { observed } = await reconcileServiceAccount(
+    context,
+    resource({
+      spec: { ...resource().spec, invite: false },
+      status: { accountOwned: true, tokens: [minted] },
+    }),
+  );
+  assert.ok(recorder.calls.includes('revoke:pat-reporting'));
+  assert.ok(recorder.calls.includes('delete-secret:audit01-reporting'));
+  assert.equal(observed.tokens, []);
+});
+
+test('tokens without bootstrap credentials stall', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current) });
+  const wanting = resource({
+    spec: { ...resource().spec, invite: false, tokens: [tokenSpec] },
+    status: { accountOwned: true },
+  });
+  const { outcome } = await reconcileServiceAccount(context, wanting);
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'BootstrapCredentialsMissing');
 });
 
 test('foreign account is not touched', async () => {
