@@ -226,6 +226,29 @@ test('invitation is sent once per identity', async () => {
   }
 });
 
+test('invitation is resent on annotation', async () => {
+  emulator.clearCalls();
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'ci-deployer',
+    body: [
+      { op: 'add', path: '/metadata/annotations', value: { 'isc.sailpoint/resend-invite': '1' } },
+    ],
+  });
+  const resent = await waitFor('a second invitation', async () => {
+    const resource = await getResource('ci-deployer');
+    return resource.status?.invitation?.count === 2 ? resource : undefined;
+  });
+  assert.is(resent.status?.invitation?.handledResendRequest, '1');
+  const invites = emulator.calls.filter(
+    (call) => call.clientId === operatorClient.clientId && call.path === '/v2025/identities/invite',
+  );
+  assert.is(invites.length, 1);
+});
+
 test('generated account id is written to spec', async () => {
   const resource = await getResource('access-review-bot');
   assert.match(resource.spec.accountId ?? '', /^sa-[0-9a-f]{12}$/);
@@ -508,8 +531,27 @@ test('user levels are granted and policed', async () => {
     const resource = await getResource('helpdesk-bot');
     return resource.status?.userLevelsAdded?.includes('HELPDESK') ? resource : undefined;
   });
-  const capabilities = await isc.getAuthUserCapabilities(granted.status!.identityId!);
+  const identityId = granted.status!.identityId!;
+  const capabilities = await isc.getAuthUserCapabilities(identityId);
   assert.ok(capabilities?.includes('HELPDESK'), `capabilities: ${capabilities?.join(', ')}`);
+
+  // A person removes the level by hand; the next reconcile restores it.
+  await isc.setAuthUserCapabilities(identityId, []);
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'helpdesk-bot',
+    body: [
+      { op: 'add', path: '/metadata/annotations', value: { [reconcileNowAnnotation]: 'restore' } },
+    ],
+  });
+  const restored = await waitFor('the level to be restored', async () => {
+    const levels = await isc.getAuthUserCapabilities(identityId);
+    return levels?.includes('HELPDESK') ? levels : undefined;
+  });
+  assert.ok(restored.includes('HELPDESK'));
 
   await createResource('greedy-bot', {
     accountId: 'SA-501',
