@@ -30,16 +30,11 @@ export interface PolicyViolation {
   message: string;
 }
 
-/**
- * Fields of the rules for user levels and tokens. The ServiceAccount CRD has none of them yet;
- * the names follow ISC's auth-user (`capabilities`) and personal access token (`scope`,
- * `accessTokenValiditySeconds`) objects.
- * TODO: align these with the CRD once it gains user levels and tokens.
- */
-export const futureFields = {
-  capabilities: 'capabilities',
-  tokens: 'personalAccessTokens',
-  tokenScopes: 'scope',
+/** Fields of the ServiceAccount spec that the user-level and token rules read. */
+export const specFields = {
+  capabilities: 'userLevel',
+  tokens: 'tokens',
+  tokenScopes: 'scopes',
   tokenValidity: 'accessTokenValiditySeconds',
 } as const;
 
@@ -171,13 +166,13 @@ function patternsOf(policy: Policy): Array<[string, string]> {
  * read, so that a report can list them as not checked.
  */
 export function inactiveRules(policy: Policy, serviceAccountSchema: StructuralSchema): string[] {
-  const specFields = serviceAccountSchema.properties?.spec?.properties ?? {};
+  const declared = serviceAccountSchema.properties?.spec?.properties ?? {};
   const inactive: string[] = [];
-  if (policy.approval && !(futureFields.capabilities in specFields)) {
-    inactive.push(`approval: the ServiceAccount CRD has no spec.${futureFields.capabilities} yet`);
+  if (policy.approval && !(specFields.capabilities in declared)) {
+    inactive.push(`approval: the ServiceAccount CRD has no spec.${specFields.capabilities}`);
   }
-  if (policy.tokens && !(futureFields.tokens in specFields)) {
-    inactive.push(`tokens: the ServiceAccount CRD has no spec.${futureFields.tokens} yet`);
+  if (policy.tokens && !(specFields.tokens in declared)) {
+    inactive.push(`tokens: the ServiceAccount CRD has no spec.${specFields.tokens}`);
   }
   return inactive;
 }
@@ -253,7 +248,7 @@ function checkApproval(
   metadata: Record<string, unknown>,
   spec: Record<string, unknown>,
 ): PolicyViolation[] {
-  const capabilities = spec[futureFields.capabilities];
+  const capabilities = spec[specFields.capabilities];
   if (!policy.approval || !Array.isArray(capabilities)) return [];
   const needing = capabilities.filter((capability) =>
     policy.approval!.capabilities.includes(String(capability)),
@@ -263,36 +258,36 @@ function checkApproval(
   return [
     {
       rule: 'approval',
-      path: ['spec', futureFields.capabilities],
+      path: ['spec', specFields.capabilities],
       message: `user levels ${needing.join(', ')} need the annotation ${policy.approval.annotation} naming who approved them`,
     },
   ];
 }
 
 function checkTokens(policy: Policy, spec: Record<string, unknown>): PolicyViolation[] {
-  const tokens = spec[futureFields.tokens];
+  const tokens = spec[specFields.tokens];
   if (!policy.tokens || !Array.isArray(tokens)) return [];
   const violations: PolicyViolation[] = [];
   tokens.forEach((entry, index) => {
     const token = asRecord(entry);
-    const path = ['spec', futureFields.tokens, index];
-    const validity = token[futureFields.tokenValidity];
+    const path = ['spec', specFields.tokens, index];
+    const validity = token[specFields.tokenValidity];
     const maxValidity = policy.tokens!.maxAccessTokenValiditySeconds;
     if (maxValidity !== undefined && typeof validity === 'number' && validity > maxValidity) {
       violations.push({
         rule: 'tokens.maxAccessTokenValiditySeconds',
-        path: [...path, futureFields.tokenValidity],
+        path: [...path, specFields.tokenValidity],
         message: `access token validity ${validity} s exceeds the maximum of ${maxValidity} s`,
       });
     }
-    const scopes = token[futureFields.tokenScopes];
+    const scopes = token[specFields.tokenScopes];
     const forbidden = Array.isArray(scopes)
       ? scopes.filter((scope) => policy.tokens!.forbiddenScopes?.includes(String(scope)))
       : [];
     if (forbidden.length > 0) {
       violations.push({
         rule: 'tokens.forbiddenScopes',
-        path: [...path, futureFields.tokenScopes],
+        path: [...path, specFields.tokenScopes],
         message: `scopes ${forbidden.join(', ')} are forbidden`,
       });
     }
