@@ -218,6 +218,8 @@ function buildManifest(
   if (purpose) spec.purpose = purpose;
   if (Object.keys(extra).length > 0) spec.attributes = extra;
   spec.adopt = true;
+  // An existing identity was invited (or registered) long ago; adopting it must not mail it.
+  spec.invite = false;
   if (options.deletionPolicy) spec.deletionPolicy = options.deletionPolicy;
 
   const document = new Document({

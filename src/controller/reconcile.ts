@@ -5,6 +5,7 @@ import type { ServiceAccountResources } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
 import {
   accountFinalizer,
+  reconcileNowAnnotation,
   resendInviteAnnotation,
   type ServiceAccount,
   type ServiceAccountStatus,
@@ -162,7 +163,7 @@ export async function reconcileServiceAccount(
       reason: 'UserLevelNotAllowed',
       message:
         `spec.userLevel asks for ${refused.join(', ')}, which the Tenant's policy does not ` +
-        'allow (spec.policy.allowedUserLevels; ORG_ADMIN is not allowed by default)',
+        'allow (spec.policy.allowedUserLevels, which defaults to every level but ORG_ADMIN)',
     });
   }
 
@@ -256,7 +257,11 @@ export async function reconcileServiceAccount(
 
   const verification = `${account.identityId}|${desired['e-mail']!.toLowerCase()}`;
   const identityId = account.identityId;
-  if (deps.verifiedIdentities.get(uid) === verification) {
+  // A reconcile-now request reads the identity again, e.g. to notice a registration.
+  const requested = resource.metadata.annotations?.[reconcileNowAnnotation];
+  const readRequested =
+    requested !== undefined && requested !== resource.status?.lastHandledReconcileAt;
+  if (!readRequested && deps.verifiedIdentities.get(uid) === verification) {
     await ensureInvitation(deps, resource, identityId, undefined, observed, events);
     await ensureUserLevels(deps, resource, identityId, observed, events);
     const tokenProblem = await ensureTokens(deps, resource, observed, events);
@@ -511,8 +516,8 @@ async function ensureInvitation(
   const expired =
     sentAt !== undefined && now - sentAt > invitationLifetimeMs && (invitation.count ?? 0) < 2;
   if (sentAt !== undefined && !resendWanted && !expired) return;
-  if (expired && !resendWanted) {
-    // Only an identity that is still unregistered needs the second invitation.
+  if (identityStatus === undefined) {
+    // Only an identity that is still unregistered needs another invitation.
     const status = (await deps.api.getIdentity(identityId))?.identityStatus;
     if (status !== undefined && registeredStatuses.has(status)) {
       observed.invitation = { ...invitation, registered: true };

@@ -128,6 +128,7 @@ test('export writes adoptable manifests', async () => {
     purpose: 'Nightly backup',
     attributes: { team: 'ops' },
     adopt: true,
+    invite: false,
   });
   assert.ok(output.stdout.includes('identity identity-1 (Backup_Job)'));
   const report = documents.find((document) => document.spec.accountId === 'SA-101');
