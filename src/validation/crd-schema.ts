@@ -113,7 +113,8 @@ interface CustomResourceDefinition {
 /**
  * Converts a structural schema to the JSON Schema that admission enforces: an object with
  * `properties` rejects other fields (kubectl's default strict field validation) unless it
- * preserves unknown fields, `nullable` admits null, and int-or-string admits both.
+ * preserves unknown fields, `nullable` admits null, int-or-string admits both, and a list of
+ * type set admits no duplicates.
  */
 export function toJsonSchema(node: StructuralSchema): Record<string, unknown> {
   const converted: Record<string, unknown> = { ...node };
@@ -134,6 +135,10 @@ export function toJsonSchema(node: StructuralSchema): Record<string, unknown> {
     if (node.type) converted.type = [node.type, 'null'];
   }
   if (node['x-kubernetes-int-or-string']) converted.type = ['integer', 'string'];
+  // The API server rejects duplicates in a list of type set.
+  if ((node as Record<string, unknown>)['x-kubernetes-list-type'] === 'set') {
+    converted.uniqueItems = true;
+  }
   return converted;
 }
 

@@ -51,6 +51,13 @@ const invalidCases: Array<[string, string, string, number, string]> = [
   ],
   ['bad account id', '  email: a@example.com\n  accountId: -x\n', 'spec.accountId', 8, 'pattern'],
   [
+    'duplicate user level',
+    '  email: a@example.com\n  userLevel: [HELPDESK, HELPDESK]\n',
+    'spec.userLevel',
+    8,
+    'duplicate',
+  ],
+  [
     'non-string attribute',
     '  email: a@example.com\n  attributes:\n    team: 7\n',
     'spec.attributes.team',
