@@ -1,9 +1,9 @@
-// Copies crds/ into the Helm chart and renders the chart with its default values into plain
+// Copies crds/ and the GitOps health checks in docs/gitops/ into the Helm chart and renders the chart with its default values into plain
 // manifests under manifests/. With --check it writes nothing and exits 1 when a committed file
 // differs from what it would write.
 // Usage: node scripts/render-manifests.ts [--check]
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { ensureHelm, helmVersion, runHelm } from '../src/envtest/helm.ts';
 import { projectPath } from '../src/paths.ts';
 
@@ -11,6 +11,7 @@ const releaseName = 'isc-sa-operator';
 const releaseNamespace = 'isc-system';
 const chartDirectory = projectPath('charts/isc-sa-operator');
 const crdSourceDirectory = projectPath('crds');
+const gitopsSourceDirectory = projectPath('docs/gitops');
 const manifestsDirectory = projectPath('manifests');
 
 const generatedHeader =
@@ -33,6 +34,11 @@ async function generateFiles(): Promise<Map<string, string>> {
     join(manifestsDirectory, 'crds.yaml'),
     `${generatedHeader}---\n${crdTexts.join('\n---\n')}\n`,
   );
+  // The Argo CD health check and the Flux example ship inside the chart package too.
+  for (const name of (await readdir(gitopsSourceDirectory)).sort()) {
+    const text = await readFile(join(gitopsSourceDirectory, name), 'utf8');
+    files.set(join(chartDirectory, 'gitops', name), text);
+  }
 
   const helm = await ensureHelm();
   const { stdout } = await runHelm(helm, [
@@ -96,6 +102,7 @@ try {
       if (contents === undefined) {
         await rm(path);
       } else {
+        await mkdir(dirname(path), { recursive: true });
         await writeFile(path, contents);
       }
       process.stdout.write(`wrote ${relative(root, path)}\n`);
