@@ -1,0 +1,308 @@
+/**
+ * Shared setup of the reliability and hostile-input tests: a local kube-apiserver, the ISC
+ * emulator in this process and helpers to run the operator as a child process, to read and
+ * change ServiceAccount resources, and to read what the emulator stored. Everything listens on
+ * 127.0.0.1.
+ */
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import {
+  type EmulatorOptions,
+  type RunningEmulator,
+  startEmulator,
+} from '../../src/emulator/server.ts';
+import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
+import { installCrds } from '../../src/kube/crds.ts';
+import {
+  group,
+  reconcileNowAnnotation,
+  type ServiceAccount,
+  serviceAccountPlural,
+  version,
+} from '../../src/kube/types.ts';
+import { type OperatorProcess, startOperatorProcess } from './operator-process.ts';
+import { waitFor } from './wait.ts';
+
+export const credentialsNamespace = 'isc-system';
+
+export interface ReliabilityEnv {
+  cluster: LocalCluster;
+  emulator: RunningEmulator;
+  kubeConfig: KubeConfig;
+  customObjects: CustomObjectsApi;
+  core: CoreV1Api;
+  operatorClient: { clientId: string; clientSecret: string };
+  /** Every operator process started so far, including killed ones. */
+  operators: OperatorProcess[];
+  /** Starts one more operator process with the test's settings, `extraEnv` winning. */
+  startOperator(extraEnv?: Record<string, string>): OperatorProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts cluster and emulator and stores the operator's credential as a Secret. */
+export async function startReliabilityEnv(
+  prefix: string,
+  emulatorOptions: Omit<EmulatorOptions, 'clients'> = {},
+): Promise<ReliabilityEnv> {
+  const operatorClient = {
+    clientId: `${prefix}-operator`,
+    clientSecret: `op-secret-${crypto.randomUUID()}`,
+  };
+  const cluster = await startLocalCluster();
+  const emulator = await startEmulator({
+    asyncDelayMs: 200,
+    ...emulatorOptions,
+    clients: [operatorClient],
+  });
+  const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+  await installCrds(kubeConfig);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: credentialsNamespace } } });
+  await core.createNamespacedSecret({
+    namespace: credentialsNamespace,
+    body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
+  });
+
+  const operators: OperatorProcess[] = [];
+  return {
+    cluster,
+    emulator,
+    kubeConfig,
+    customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
+    core,
+    operatorClient,
+    operators,
+    startOperator(extraEnv = {}) {
+      const operator = startOperatorProcess({
+        KUBECONFIG: cluster.kubeconfigPath,
+        ISC_BASE_URL: emulator.url,
+        ISC_CREDENTIALS_SECRET: `${credentialsNamespace}/isc-credentials`,
+        ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
+        OPERATOR_RESYNC_SECONDS: '3',
+        OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
+        LOG_LEVEL: 'info',
+        ...extraEnv,
+      });
+      operators.push(operator);
+      return operator;
+    },
+    async stop() {
+      for (const operator of operators) await operator.stop(2_000);
+      await emulator.close();
+      await cluster.stop();
+    },
+  };
+}
+
+export function resourceBody(
+  name: string,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>,
+) {
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'ServiceAccount',
+    metadata: { name, ...(annotations ? { annotations } : {}) },
+    spec,
+  };
+}
+
+export async function createResource(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<ServiceAccount> {
+  return api.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: serviceAccountPlural,
+    body: resourceBody(name, spec),
+    fieldValidation: 'Strict',
+  });
+}
+
+export async function getResource(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<ServiceAccount> {
+  return api.getNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: serviceAccountPlural,
+    name,
+  });
+}
+
+export async function listResources(
+  api: CustomObjectsApi,
+  namespace?: string,
+): Promise<ServiceAccount[]> {
+  const list = (
+    namespace === undefined
+      ? await api.listClusterCustomObject({ group, version, plural: serviceAccountPlural })
+      : await api.listNamespacedCustomObject({
+          group,
+          version,
+          namespace,
+          plural: serviceAccountPlural,
+        })
+  ) as { items: ServiceAccount[] };
+  return list.items;
+}
+
+/** Applies a JSON patch (RFC 6902) and returns the resulting generation. */
+export async function patchResource(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  operations: Array<{ op: string; path: string; value?: unknown }>,
+): Promise<number> {
+  const patched: ServiceAccount = await api.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: serviceAccountPlural,
+    name,
+    body: operations,
+  });
+  return patched.metadata.generation!;
+}
+
+/** Sets the reconcile-now annotation to a new value, so the operator reconciles at once. */
+export async function requestReconcile(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  marker: string,
+): Promise<void> {
+  const escaped = reconcileNowAnnotation.replace('/', '~1');
+  const resource = await getResource(api, namespace, name);
+  const operations = resource.metadata.annotations
+    ? [{ op: 'add', path: `/metadata/annotations/${escaped}`, value: marker }]
+    : [{ op: 'add', path: '/metadata/annotations', value: { [reconcileNowAnnotation]: marker } }];
+  await patchResource(api, namespace, name, operations);
+}
+
+export async function deleteResource(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  await api.deleteNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: serviceAccountPlural,
+    name,
+  });
+}
+
+export async function isGone(api: CustomObjectsApi, namespace: string, name: string) {
+  try {
+    await getResource(api, namespace, name);
+    return false;
+  } catch (error) {
+    if (error instanceof ApiException && error.code === 404) return true;
+    throw error;
+  }
+}
+
+export function condition(resource: ServiceAccount, type: string) {
+  return resource.status?.conditions?.find((entry) => entry.type === type);
+}
+
+/** Ready=True with the current generation observed. */
+export function isConverged(resource: ServiceAccount): boolean {
+  return (
+    condition(resource, 'Ready')?.status === 'True' &&
+    resource.status?.observedGeneration === resource.metadata.generation
+  );
+}
+
+export async function waitConverged(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  timeoutMs = 90_000,
+): Promise<ServiceAccount> {
+  let last: ServiceAccount | undefined;
+  try {
+    return await waitFor(
+      `${namespace}/${name} to be Ready at its current generation`,
+      async () => {
+        last = await getResource(api, namespace, name);
+        return isConverged(last) ? last : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    const state = JSON.stringify({ spec: last?.spec, status: last?.status });
+    throw new Error(`${(error as Error).message}; last seen: ${state}`);
+  }
+}
+
+export async function waitReason(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  reason: string,
+  timeoutMs = 60_000,
+): Promise<ServiceAccount> {
+  return waitFor(
+    `${namespace}/${name} to report Ready reason ${reason}`,
+    async () => {
+      const resource = await getResource(api, namespace, name);
+      return condition(resource, 'Ready')?.reason === reason ? resource : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/**
+ * Returns the nativeIdentity of each account-create task the emulator started, once per task,
+ * so an id that appears twice was sent twice. The task description is "Create account <id>".
+ */
+export function createTaskIds(emulator: RunningEmulator): string[] {
+  const ids: string[] = [];
+  for (const task of emulator.state.tasks.values()) {
+    const description = String((task as { description?: unknown }).description ?? '');
+    const match = /^Create account (.+)$/.exec(description);
+    if (match) ids.push(match[1]!);
+  }
+  return ids;
+}
+
+/** Returns each value that occurs more than once in `values`, with its count. */
+export function duplicates(values: readonly string[]): Record<string, number> {
+  const counts = new Map<string, number>();
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return Object.fromEntries([...counts].filter(([, count]) => count > 1));
+}
+
+/** Accounts on the source named `sourceName`, read from the emulator's state. */
+export function accountsOnSource(emulator: RunningEmulator, sourceName = 'Service Accounts') {
+  const sourceIds = [...emulator.state.sources.values()]
+    .filter((source) => source.name === sourceName)
+    .map((source) => source.id);
+  return [...emulator.state.accounts.values()].filter((account) =>
+    sourceIds.includes(account.sourceId),
+  );
+}
+
+/** Port of the operator's metrics listener, from its start log line. */
+export function metricsPort(operator: OperatorProcess): number | undefined {
+  const line = operator
+    .output()
+    .split('\n')
+    .find((entry) => entry.includes('metrics and health endpoints listening'));
+  return line ? (JSON.parse(line) as { port: number }).port : undefined;
+}
