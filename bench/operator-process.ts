@@ -1,0 +1,116 @@
+// The operator as a child process (`src/cli/main.ts run`), as a Deployment runs it, so that its
+// memory is measured without the harness, the cluster client and the emulator in the same heap.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { findFreePort } from '../src/envtest/ports.ts';
+import { parsePrometheus, readProcessMemory, type Sample, sumOf } from './metrics.ts';
+
+const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+export interface OperatorProcess {
+  pid: number;
+  metricsUrl: string;
+  /** Returns the operator's current Prometheus samples. */
+  scrape(): Promise<Sample[]>;
+  /** Peak RSS (VmHWM) and peak sampled V8 heap use since start, in bytes. */
+  peaks(): { peakRssBytes: number; peakHeapUsedBytes: number };
+  /** Sends SIGTERM, then SIGKILL after 15 s, and resolves once the process exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the operator with production defaults, overridden only by `env`, and resolves once
+ * /readyz returns 200. Memory is sampled every second until stop().
+ */
+export async function startOperatorProcess(
+  env: Record<string, string>,
+  logPath: string,
+): Promise<OperatorProcess> {
+  const port = await findFreePort();
+  const metricsUrl = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(process.execPath, [cli, 'run'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      OPERATOR_METRICS_ADDRESS: `127.0.0.1:${port}`,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = createWriteStream(logPath, { flags: 'a' });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  let peakRssBytes = 0;
+  let peakHeapUsedBytes = 0;
+  const scrape = async () => {
+    const response = await fetch(`${metricsUrl}/metrics`);
+    return parsePrometheus(await response.text());
+  };
+  const sample = async () => {
+    const memory = await readProcessMemory(child.pid!);
+    if (memory) peakRssBytes = Math.max(peakRssBytes, memory.peakRssBytes);
+  };
+  const sampler = setInterval(() => void sample(), 1_000);
+  // The heap is read from the operator's own metrics, less often, since each scrape costs it CPU.
+  const heapSampler = setInterval(() => {
+    scrape().then(
+      (samples) => {
+        peakHeapUsedBytes = Math.max(
+          peakHeapUsedBytes,
+          sumOf(samples, 'nodejs_heap_size_used_bytes'),
+        );
+      },
+      () => {},
+    );
+  }, 5_000);
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(
+        `operator exited with code ${child.exitCode} before it was ready; see ${logPath}`,
+      );
+    }
+    const ready = await fetch(`${metricsUrl}/readyz`).then(
+      (response) => response.status === 200,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`operator was not ready within 60 s; see ${logPath}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+
+  return {
+    pid: child.pid!,
+    metricsUrl,
+    scrape,
+    peaks: () => ({ peakRssBytes, peakHeapUsedBytes }),
+    async stop() {
+      await sample();
+      try {
+        peakHeapUsedBytes = Math.max(
+          peakHeapUsedBytes,
+          sumOf(await scrape(), 'nodejs_heap_size_used_bytes'),
+        );
+      } catch {
+        // The process may already be gone; the earlier samples stay.
+      }
+      clearInterval(sampler);
+      clearInterval(heapSampler);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      log.end();
+    },
+  };
+}
