@@ -264,6 +264,14 @@ function checkAccount(
   assert.ok(account!.identityId, `identity of ${name}`);
 }
 
+test('killed operators logged no secret or token', () => {
+  const output = env.operators.map((operator) => operator.output()).join('\n');
+  assert.ok(output.includes('"reconcileId"'), 'the operators logged no reconcile');
+  assert.not.ok(output.includes(env.operatorClient.clientSecret), 'client secret in the log');
+  assert.not.match(output, /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, 'token in the log');
+  assert.not.match(output, /bearer\s+[A-Za-z0-9]/i, 'bearer credential in the log');
+});
+
 // TODO: bug: a SIGKILL after the status write of accountCreateRequestedAt and before POST
 // /accounts reaches ISC leaves the resource at WaitingForAccount (or, once deleted, at
 // DeletingAccount) for accountCreateTimeoutMs (600 s) although no create was sent. The first test lists such resources; this one expects
