@@ -30,6 +30,8 @@ export interface OperatorConfig {
   workers: number;
   resyncSeconds: number;
   identityProcessingIntervalSeconds: number;
+  /** How long an account create without a clear answer is waited for before it is resent. */
+  accountCreateTimeoutSeconds: number;
   logLevel: string;
   /** Lease for leader election; undefined runs without it (one replica only). */
   leaderElection: { namespace: string; leaseName: string } | undefined;
@@ -86,6 +88,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   const rateLimitPer10s = positiveInteger(env, 'ISC_RATE_LIMIT_PER_10S', 100, problems);
   const workers = positiveInteger(env, 'OPERATOR_WORKERS', 4, problems);
   const resyncSeconds = positiveInteger(env, 'OPERATOR_RESYNC_SECONDS', 600, problems);
+  const accountCreateTimeoutSeconds = positiveInteger(
+    env,
+    'OPERATOR_ACCOUNT_CREATE_TIMEOUT_SECONDS',
+    600,
+    problems,
+  );
   const identityProcessingIntervalSeconds = positiveInteger(
     env,
     'ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS',
@@ -141,6 +149,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers,
     resyncSeconds,
     identityProcessingIntervalSeconds,
+    accountCreateTimeoutSeconds,
     logLevel,
     leaderElection,
     metricsAddress,

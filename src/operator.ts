@@ -64,6 +64,7 @@ export async function startOperator(
     logger,
     workers: config.workers,
     resyncMs: config.resyncSeconds * 1000,
+    accountCreateTimeoutMs: config.accountCreateTimeoutSeconds * 1000,
     ...(config.watchNamespaces ? { namespaces: config.watchNamespaces } : {}),
     metrics,
     ...(tuning.waitInitialMs === undefined ? {} : { waitInitialMs: tuning.waitInitialMs }),

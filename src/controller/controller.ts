@@ -74,6 +74,8 @@ export class ServiceAccountController {
   private readonly pendingDeletes = new Map<string, number>();
   private readonly pendingUpdates = new Map<string, { attributes: string; sentAt: number }>();
   private readonly verifiedIdentities = new Map<string, string>();
+  /** Per key, the fields whose change calls for a reconcile, as last seen by the informer. */
+  private readonly seen = new Map<string, string>();
   private readonly serviceAccountApis = new Map<string, IscApi>();
   /** Keys queued by the periodic resync, which read accounts from the per-resync snapshot. */
   private readonly resyncKeys = new Set<string>();
@@ -125,11 +127,20 @@ export class ServiceAccountController {
 
   /** Starts the informer and waits for its first complete list before any worker runs. */
   async start(): Promise<void> {
-    const enqueue = (resource: ServiceAccount) => this.queue.add(objectKey(resource));
+    const enqueue = (resource: ServiceAccount) => {
+      this.seen.set(objectKey(resource), relevantFields(resource));
+      this.queue.add(objectKey(resource));
+    };
     this.informer.on('add', enqueue);
-    this.informer.on('update', enqueue);
+    // A change of status alone, mostly the operator's own writes, needs no reconcile: it would
+    // only read ISC again. Spec, annotations, finalizers and deletion do.
+    this.informer.on('update', (resource) => {
+      if (this.seen.get(objectKey(resource)) === relevantFields(resource)) return;
+      enqueue(resource);
+    });
     this.informer.on('delete', (resource) => {
       const key = objectKey(resource);
+      this.seen.delete(key);
       this.waits.delete(key);
       this.lastLogged.delete(key);
       this.pendingUpdates.delete(resource.metadata.uid ?? '');
@@ -539,6 +550,16 @@ function snapshotLookup(accounts: AccountIndex) {
     }
     return matches[0];
   };
+}
+
+function relevantFields(resource: ServiceAccount): string {
+  return JSON.stringify([
+    resource.metadata.generation,
+    resource.metadata.annotations ?? {},
+    resource.metadata.labels ?? {},
+    resource.metadata.finalizers ?? [],
+    resource.metadata.deletionTimestamp ?? null,
+  ]);
 }
 
 /** How often a reason that persists is logged (and recorded as a Warning Event) again. */

@@ -1,5 +1,5 @@
 import type { IscApi } from '../isc/api.ts';
-import { isIscError } from '../isc/errors.ts';
+import { IscNetworkError, isIscError } from '../isc/errors.ts';
 import type { Account } from '../isc/types.ts';
 import type { ServiceAccountResources } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
@@ -709,7 +709,9 @@ async function createAccount(
     return {
       kind: 'waiting',
       reason: 'WaitingForAccount',
-      message: `ISC accepted the account create at ${requestedAt}; waiting for the account`,
+      message:
+        `the account create sent at ${requestedAt} may still take effect; waiting for the ` +
+        `account before sending it again (after ${Math.round(deps.accountCreateTimeoutMs / 1000)} s)`,
     };
   }
 
@@ -721,9 +723,11 @@ async function createAccount(
   try {
     await deps.api.createAccount(sourceId, attributes);
   } catch (error) {
-    // Only a response that shows ISC did not act (4xx) clears the marker. After a timeout or 5xx
-    // the create may still happen, so the marker stays and the next reconcile waits for it.
-    if (isIscError(error) && error.kind !== 'transient') {
+    // Only an answer that shows ISC did not act (a 4xx, or a refused connection that never
+    // carried the request) clears the marker. After a timeout or 5xx the create may still
+    // happen, so the marker stays and the next reconcile waits for it.
+    const notSent = error instanceof IscNetworkError && error.code === 'ECONNREFUSED';
+    if (isIscError(error) && (error.kind !== 'transient' || notSent)) {
       deps.tenant.invalidate();
       const cleared = await deps.resources.patchStatus(resource, {
         accountCreateRequestedAt: null,
