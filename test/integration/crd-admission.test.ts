@@ -76,7 +76,7 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
   ],
   ['bad attribute name', { ...valid, attributes: { '1st': 'x' } }, 'attribute names must start'],
   ['non-string attribute', { ...valid, attributes: { team: 5 } }, 'spec.attributes.team'],
-  ['unknown field', { ...valid, tokens: 'x' }, 'unknown field'],
+  ['unknown field', { ...valid, owner: 'x' }, 'unknown field'],
 ];
 
 for (const [name, spec, expected] of invalidCases) {
