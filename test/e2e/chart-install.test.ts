@@ -1,14 +1,6 @@
-/**
- * End to end: `helm install` of the chart into a real API server, then the operator as its own
- * process, authenticated as the chart's ServiceAccount by a TokenRequest token. Every call the
- * operator makes therefore passes through the chart's RBAC. The cluster has no nodes, so the
- * Deployment's pods never run; the test starts the process with the Deployment's environment.
- */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ApiException,
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -17,7 +9,6 @@ import {
 } from '@kubernetes/client-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { stringify } from 'yaml';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
 import {
   ensureHelm,
@@ -28,6 +19,11 @@ import {
 import { runCommand } from '../../src/envtest/process.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { group, serviceAccountPlural, tenantPlural, version } from '../../src/kube/types.ts';
+import {
+  deploymentEnvironment,
+  statusOf,
+  writeServiceAccountKubeconfig,
+} from '../support/chart-env.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -59,66 +55,10 @@ async function helmInstall(release: string, namespace: string, values: string[])
   await runHelm(helm, args, { kubeconfigPath: cluster.kubeconfigPath });
 }
 
-/**
- * Writes a kubeconfig for the cluster that authenticates with a TokenRequest token of the
- * ServiceAccount namespace/name, and returns its path and a client built from it.
- */
+/** Writes a kubeconfig with a token of namespace/name and returns its path and a client. */
 async function serviceAccountKubeconfig(namespace: string, name: string) {
-  const core = admin.makeApiClient(CoreV1Api);
-  const request = await core.createNamespacedServiceAccountToken({
-    namespace,
-    name,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const token = request.status?.token;
-  assert.ok(token, `TokenRequest for ${namespace}/${name} returned no token`);
-
-  const apiServer = admin.getCurrentCluster()!;
-  const contents = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'envtest',
-        cluster: { server: apiServer.server, 'certificate-authority-data': apiServer.caData },
-      },
-    ],
-    users: [{ name, user: { token } }],
-    contexts: [{ name, context: { cluster: 'envtest', user: name } }],
-    'current-context': name,
-  };
-  const path = join(cluster.directory, `${namespace}-${name}.kubeconfig`);
-  await writeFile(path, stringify(contents), { mode: 0o600 });
+  const path = await writeServiceAccountKubeconfig(admin, cluster.directory, namespace, name);
   return { path, config: loadKubeConfig(path) };
-}
-
-/** Resolves with the HTTP status of a call: 200 when it succeeded, else the API's code. */
-async function statusOf(call: () => Promise<unknown>): Promise<number> {
-  try {
-    await call();
-    return 200;
-  } catch (error) {
-    if (error instanceof ApiException) return error.code;
-    throw error;
-  }
-}
-
-/** Returns the operator container's environment from the installed Deployment. */
-async function deploymentEnvironment(namespace: string, name: string) {
-  const deployment = await admin
-    .makeApiClient(AppsV1Api)
-    .readNamespacedDeployment({ namespace, name });
-  const container = deployment.spec!.template.spec!.containers[0]!;
-  const env: Record<string, string> = {};
-  for (const variable of container.env ?? []) {
-    if (variable.value !== undefined) {
-      env[variable.name] = variable.value;
-    } else if (variable.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') {
-      // The kubelet fills this in from the downward API.
-      env[variable.name] = namespace;
-    }
-  }
-  return env;
 }
 
 function readyReason(resource: { status?: { conditions?: Array<Record<string, string>> } }) {
@@ -133,7 +73,7 @@ test('chart installs and the operator converges', async () => {
     `tenant.credentials.clientId=${operatorClient.clientId}`,
     `tenant.credentials.clientSecret=${operatorClient.clientSecret}`,
   ]);
-  const env = await deploymentEnvironment('isc-system', 'isc-isc-sa-operator');
+  const env = await deploymentEnvironment(admin, 'isc-system', 'isc-isc-sa-operator');
   assert.is(env.OPERATOR_LEADER_ELECTION, 'true');
   assert.is(env.POD_NAMESPACE, 'isc-system');
 

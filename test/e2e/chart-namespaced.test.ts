@@ -1,22 +1,12 @@
-/**
- * End to end: the chart's namespaced mode with the operator running. The chart is installed
- * with `watchNamespaces: [team-a]`, and the operator runs as its own process with a TokenRequest
- * token of the chart's ServiceAccount, so it has only the Roles and the Tenant ClusterRole of
- * that mode.
- */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ApiException,
-  AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { stringify } from 'yaml';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
 import {
   ensureHelm,
@@ -26,6 +16,7 @@ import {
 } from '../../src/envtest/index.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { group, serviceAccountPlural, tenantPlural, version } from '../../src/kube/types.ts';
+import { deploymentEnvironment, writeServiceAccountKubeconfig } from '../support/chart-env.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -56,48 +47,9 @@ test.after(async () => {
   await cluster?.stop();
 });
 
-/** Writes a kubeconfig that authenticates with a TokenRequest token of the chart's account. */
-async function operatorKubeconfig(): Promise<string> {
-  const request = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
-    namespace: releaseNamespace,
-    name: fullname,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const token = request.status?.token;
-  assert.ok(token, 'TokenRequest returned no token');
-  const apiServer = admin.getCurrentCluster()!;
-  const path = join(cluster.directory, 'operator.kubeconfig');
-  const contents = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'envtest',
-        cluster: { server: apiServer.server, 'certificate-authority-data': apiServer.caData },
-      },
-    ],
-    users: [{ name: 'operator', user: { token } }],
-    contexts: [{ name: 'operator', context: { cluster: 'envtest', user: 'operator' } }],
-    'current-context': 'operator',
-  };
-  await writeFile(path, stringify(contents), { mode: 0o600 });
-  return path;
-}
-
-/** Returns the operator container's environment from the installed Deployment. */
-async function deploymentEnvironment(): Promise<Record<string, string>> {
-  const deployment = await admin
-    .makeApiClient(AppsV1Api)
-    .readNamespacedDeployment({ namespace: releaseNamespace, name: fullname });
-  const env: Record<string, string> = {};
-  for (const variable of deployment.spec!.template.spec!.containers[0]!.env ?? []) {
-    if (variable.value !== undefined) {
-      env[variable.name] = variable.value;
-    } else if (variable.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') {
-      env[variable.name] = releaseNamespace;
-    }
-  }
-  return env;
+/** Writes a kubeconfig with a token of the chart's ServiceAccount and returns its path. */
+function operatorKubeconfig(): Promise<string> {
+  return writeServiceAccountKubeconfig(admin, cluster.directory, releaseNamespace, fullname);
 }
 
 function readyReason(resource: { status?: { conditions?: Array<Record<string, string>> } }) {
@@ -137,7 +89,7 @@ test('operator serves only team-a', async () => {
   }
   await runHelm(helm, install, { kubeconfigPath: cluster.kubeconfigPath });
 
-  const env = await deploymentEnvironment();
+  const env = await deploymentEnvironment(admin, releaseNamespace, fullname);
   assert.is(env.OPERATOR_WATCH_NAMESPACES, 'team-a');
   const kubeconfigPath = await operatorKubeconfig();
   operatorConfig = loadKubeConfig(kubeconfigPath);

@@ -20,7 +20,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ApiException,
-  AppsV1Api,
   AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -43,6 +42,7 @@ import {
 } from '../../src/envtest/index.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { group, serviceAccountPlural, tenantPlural, version } from '../../src/kube/types.ts';
+import { deploymentEnvironment, writeServiceAccountKubeconfig } from '../support/chart-env.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -135,48 +135,14 @@ test.after(async () => {
   if (auditDirectory) await rm(auditDirectory, { recursive: true, force: true });
 });
 
-/** Writes a kubeconfig that authenticates with a TokenRequest token of the chart's account. */
-async function operatorKubeconfig(): Promise<string> {
-  const request = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
-    namespace: releaseNamespace,
-    name: serviceAccountName,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const token = request.status?.token;
-  assert.ok(token, 'TokenRequest returned no token');
-  const apiServer = admin.getCurrentCluster()!;
-  const path = join(cluster.directory, 'operator.kubeconfig');
-  const contents = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'envtest',
-        cluster: { server: apiServer.server, 'certificate-authority-data': apiServer.caData },
-      },
-    ],
-    users: [{ name: 'operator', user: { token } }],
-    contexts: [{ name: 'operator', context: { cluster: 'envtest', user: 'operator' } }],
-    'current-context': 'operator',
-  };
-  await writeFile(path, stringify(contents), { mode: 0o600 });
-  return path;
-}
-
-/** Returns the operator container's environment from the installed Deployment. */
-async function deploymentEnvironment(): Promise<Record<string, string>> {
-  const deployment = await admin
-    .makeApiClient(AppsV1Api)
-    .readNamespacedDeployment({ namespace: releaseNamespace, name: serviceAccountName });
-  const env: Record<string, string> = {};
-  for (const variable of deployment.spec!.template.spec!.containers[0]!.env ?? []) {
-    if (variable.value !== undefined) {
-      env[variable.name] = variable.value;
-    } else if (variable.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') {
-      env[variable.name] = releaseNamespace;
-    }
-  }
-  return env;
+/** Writes a kubeconfig with a token of the chart's ServiceAccount and returns its path. */
+function operatorKubeconfig(): Promise<string> {
+  return writeServiceAccountKubeconfig(
+    admin,
+    cluster.directory,
+    releaseNamespace,
+    serviceAccountName,
+  );
 }
 
 type Conditioned = {
@@ -315,7 +281,7 @@ test('scenario runs with chart RBAC', async () => {
   await runHelm(helm, install, { kubeconfigPath: cluster.kubeconfigPath });
 
   operator = startOperatorProcess({
-    ...(await deploymentEnvironment()),
+    ...(await deploymentEnvironment(admin, releaseNamespace, serviceAccountName)),
     KUBECONFIG: await operatorKubeconfig(),
     OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
     ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',

@@ -6,7 +6,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import {
-  ApiException,
   ApiextensionsV1Api,
   AppsV1Api,
   CoreV1Api,
@@ -25,6 +24,7 @@ import {
 } from '../../src/envtest/index.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { group, serviceAccountPlural, tenantPlural, version } from '../../src/kube/types.ts';
+import { statusOf } from '../support/chart-env.ts';
 
 const chart = fileURLToPath(new URL('../../charts/isc-sa-operator', import.meta.url));
 const releaseNamespace = 'isc-system';
@@ -63,17 +63,6 @@ async function runRelease(
   if (command === 'upgrade') args.push('--reuse-values');
   for (const value of values) args.push('--set', value);
   await runHelm(helm, args, { kubeconfigPath: cluster.kubeconfigPath });
-}
-
-/** Resolves with the HTTP status of a call: 200 when it succeeded, else the API's code. */
-async function statusOf(call: () => Promise<unknown>): Promise<number> {
-  try {
-    await call();
-    return 200;
-  } catch (error) {
-    if (error instanceof ApiException) return error.code;
-    throw error;
-  }
 }
 
 /** Returns the operator container's literal environment values from the stored Deployment. */
