@@ -30,12 +30,12 @@ export interface OperatorConfig {
   workers: number;
   resyncSeconds: number;
   identityProcessingIntervalSeconds: number;
-  /** How long an account create without a clear answer is waited for before it is resent. */
+  /** Wait for an account create without a clear response before it is resent. */
   accountCreateTimeoutSeconds: number;
   logLevel: string;
   /** Lease for leader election; undefined runs without it (one replica only). */
   leaderElection: { namespace: string; leaseName: string } | undefined;
-  /** Where /metrics, /healthz and /readyz listen; undefined turns them off. */
+  /** Address of /metrics, /healthz and /readyz, or undefined to turn them off. */
   metricsAddress: { host: string; port: number } | undefined;
 }
 

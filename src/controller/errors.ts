@@ -3,7 +3,7 @@ import { describeError } from '../errors.ts';
 import { IscAmbiguousError, IscApiError, isIscError } from '../isc/errors.ts';
 import { TenantConfigurationError } from './tenant.ts';
 
-/** How the controller reacts to an error a reconcile threw. */
+/** Controller reaction to an error a reconcile threw. */
 export type Failure =
   /** Kubernetes optimistic-lock conflict: retry at once, quietly. */
   | { kind: 'conflict' }

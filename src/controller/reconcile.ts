@@ -299,7 +299,7 @@ export async function reconcileServiceAccount(
 
 /**
  * Gives the identity the requested user levels. ISC replaces the whole capability list on each
- * update, so the operator reads it, adds what the spec asks for, removes only levels it added
+ * update, so the operator reads it, adds what the spec requests, removes only levels it added
  * itself that the spec no longer lists, and keeps every level a person set.
  */
 async function ensureUserLevels(
@@ -723,7 +723,7 @@ async function createAccount(
   try {
     await deps.api.createAccount(sourceId, attributes);
   } catch (error) {
-    // Only an answer that shows ISC did not act (a 4xx, or a refused connection that never
+    // Only a response that shows ISC did not act (a 4xx, or a refused connection that never
     // carried the request) clears the marker. After a timeout or 5xx the create may still
     // happen, so the marker stays and the next reconcile waits for it.
     const notSent = error instanceof IscNetworkError && error.code === 'ECONNREFUSED';

@@ -318,7 +318,7 @@ export class IscApi {
   }
 
   /**
-   * Runs a synchronous create (201). When it fails without a clear answer (timeout, dropped
+   * Runs a synchronous create (201). When it fails without a clear response (timeout, dropped
    * connection, 5xx) the create may still have happened, so `lookup` decides: the object found
    * is returned, and only a confirmed absence lets the error through for a later retry.
    */

@@ -1,9 +1,9 @@
 /**
  * Errors raised by the ISC client, sorted at the boundary so that the reconcile never inspects
- * HTTP status codes: it asks `kind` whether to retry, wait, or stop.
+ * HTTP status codes. It reads `kind` to decide whether to retry, wait, or stop.
  */
 
-/** How the caller should react to a failed ISC call. */
+/** Reaction a failed ISC call calls for. */
 export type IscErrorKind =
   /** Network failure, timeout, 429 or 5xx: retry with backoff (after `retryAfterMs` when set). */
   | 'transient'
@@ -13,7 +13,7 @@ export type IscErrorKind =
   | 'forbidden'
   /** 404: the object does not exist. Only this kind, or an empty complete list, means absent. */
   | 'not-found'
-  /** 409: the tenant holds a conflicting object. */
+  /** 409: the tenant contains a conflicting object. */
   | 'conflict'
   /** Any other 4xx: the request itself is invalid. Retrying the same request does not help. */
   | 'invalid-request';
@@ -71,7 +71,7 @@ export class IscNetworkError extends Error {
   }
 }
 
-/** A lookup that must find at most one object found several: the tenant holds duplicates. */
+/** A lookup that must find at most one object found several, so the tenant contains duplicates. */
 export class IscAmbiguousError extends Error {
   readonly kind: IscErrorKind = 'conflict';
 

@@ -4,7 +4,7 @@
  * so one limiter is shared by every caller of one credential.
  *
  * The gateway counts a request when it arrives, which the client cannot observe: a request may
- * arrive long after it left (connection set-up, a busy event loop). So a request holds its slot
+ * arrive long after it left (connection set-up, a busy event loop). So a request keeps its slot
  * from `acquire` until `windowMs` after its response, which keeps every window of arrivals
  * within the limit at the cost of a little throughput.
  */

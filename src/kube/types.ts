@@ -10,16 +10,16 @@ export const defaultTenantAnnotation = 'isc.sailpoint/default-tenant';
 /** Name of the Tenant that is the default when none carries the annotation. */
 export const defaultTenantName = 'default';
 
-/** Finalizer that holds a resource until its ISC account is deleted (deletionPolicy Delete). */
+/** Finalizer that keeps a resource until its ISC account is deleted (deletionPolicy Delete). */
 export const accountFinalizer = 'isc.sailpoint/account-cleanup';
 
 /** Annotation that, set to "true", stops every write for one resource until it is removed. */
 export const pausedAnnotation = 'isc.sailpoint/paused';
 
-/** Annotation whose new value asks for one more invitation mail. */
+/** Annotation whose new value requests one more invitation mail. */
 export const resendInviteAnnotation = 'isc.sailpoint/resend-invite';
 
-/** Annotation whose new value asks for an immediate reconcile (recorded in status when done). */
+/** Annotation whose new value requests an immediate reconcile (recorded in status when done). */
 export const reconcileNowAnnotation = 'isc.sailpoint/reconcile-now';
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

@@ -236,8 +236,8 @@ test('metrics labels hold no secret or token', async () => {
 // TODO: bug: a create rejected with 502, 503 or 504 by the gateway, or dropped before it reached
 // ISC, leaves the resource at WaitingForAccount for accountCreateTimeoutMs (600 s). The cause is
 // that createAccount keeps accountCreateRequestedAt after any transient error and never checks
-// whether the create arrived. Meanwhile Ready says "ISC accepted the account create", which is
-// false. This test expects convergence within 90 s of the fault ending.
+// whether the create arrived. The wait is configurable (OPERATOR_ACCOUNT_CREATE_TIMEOUT_SECONDS)
+// but still not verified. This test expects convergence within 90 s of the fault ending.
 test.skip('create failing with 503 converges after recovery', async () => {
   env.emulator.setFaults({ errors: [{ operation: 'createAccount', status: 503 }] });
   const name = 'faulty-create';
