@@ -74,21 +74,6 @@ export class ServiceAccountResources {
     });
   }
 
-  async get(namespace: string, name: string): Promise<ServiceAccount | undefined> {
-    try {
-      return await this.customObjects.getNamespacedCustomObject({
-        group,
-        version,
-        namespace,
-        plural: serviceAccountPlural,
-        name,
-      });
-    } catch (error) {
-      if (error instanceof ApiException && error.code === 404) return undefined;
-      throw error;
-    }
-  }
-
   /**
    * Merge-patches the status subresource. `resourceVersion` makes the write conditional, so a
    * status computed from a stale read fails with 409 instead of overwriting newer data.
