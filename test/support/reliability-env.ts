@@ -29,6 +29,8 @@ import { type OperatorProcess, startOperatorProcess } from './operator-process.t
 import { waitFor } from './wait.ts';
 
 export const credentialsNamespace = 'isc-system';
+/** Wait before an account create without a clear response is sent again, in these tests. */
+export const accountCreateTimeoutSeconds = 20;
 
 export interface ReliabilityEnv {
   cluster: LocalCluster;
@@ -85,6 +87,10 @@ export async function startReliabilityEnv(
         ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
         OPERATOR_RESYNC_SECONDS: '3',
         OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
+        // The emulator shows an accepted create within its task delay and latency, at most a
+        // few seconds here and without list lag. So 20 s is a safe bound for resending an
+        // uncertain create (docs/decisions/account-create-verification.md explains why).
+        OPERATOR_ACCOUNT_CREATE_TIMEOUT_SECONDS: String(accountCreateTimeoutSeconds),
         LOG_LEVEL: 'info',
         ...extraEnv,
       });
