@@ -7,12 +7,14 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  CST,
   type Document,
   isMap,
   isScalar,
   isSeq,
   LineCounter,
   type Node,
+  Parser,
   parseAllDocuments,
 } from 'yaml';
 
@@ -134,30 +136,90 @@ export function parseInto(result: ReadResult, file: string, text: string): void 
   const parsed = parseAllDocuments(text, { lineCounter });
   // A stream that is not a list of documents (e.g. stray text) still yields an array here.
   const documents = Array.isArray(parsed) ? parsed : [parsed];
+  let openers: number[] | undefined;
   documents.forEach((document, position) => {
     const index = position + 1;
     if (document.errors.length > 0) {
+      openers ??= unclosedOpenings(text);
       for (const error of document.errors) {
-        const line = error.linePos?.[0].line;
+        const at = error.pos[0];
+        const documentStart = document.range[0];
+        // The parser notices an unclosed quote or bracket only where the next line starts.
+        // The mistake is on the line that opened it, so that line is reported.
+        const opening = openers.findLast((offset) => offset >= documentStart && offset < at);
+        const unclosed = opening !== undefined && unclosedCodes.has(error.code);
+        const line = lineCounter.linePos(unclosed ? opening : at).line;
+        const detail = unclosed ? '; a quote or bracket on this line is not closed' : '';
         result.problems.push({
           file,
           index,
-          ...(line === undefined ? {} : { line }),
-          message: `invalid YAML: ${firstLine(error.message)}`,
+          line,
+          message: `invalid YAML: ${withoutPosition(error.message)}${detail}`,
         });
       }
       return;
     }
     if (document.contents === null) return;
     const line = lineCounter.linePos(document.contents.range?.[0] ?? 0).line;
+    let value: unknown;
+    try {
+      value = document.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // An alias without its anchor, or more alias expansions than maxAliasCount allows.
+      result.problems.push({
+        file,
+        index,
+        line,
+        message: `invalid YAML: ${(error as Error).message}`,
+      });
+      return;
+    }
     result.documents.push({
       file,
       index,
       line,
-      value: document.toJS({ maxAliasCount: 100 }),
+      value,
       lineOf: (path) => lineOfPath(document, lineCounter, path) ?? line,
     });
   });
+}
+
+/** Error codes the yaml parser reports, past the opening, for an unclosed quote or bracket. */
+const unclosedCodes = new Set(['MISSING_CHAR', 'BAD_INDENT', 'UNEXPECTED_TOKEN']);
+
+/** Returns the offsets of flow collections and quoted scalars that are never closed. */
+function unclosedOpenings(text: string): number[] {
+  const offsets: number[] = [];
+  const check = (token: CST.Token | null | undefined) => {
+    if (!token) return;
+    if (token.type === 'flow-collection') {
+      const closed = token.end.some(
+        (end) => end.type === 'flow-seq-end' || end.type === 'flow-map-end',
+      );
+      if (!closed) offsets.push(token.offset);
+    } else if (token.type === 'double-quoted-scalar' || token.type === 'single-quoted-scalar') {
+      const body = token.source.slice(1);
+      // Inside single quotes '' is an escaped quote, so an odd run of quotes at the end closes.
+      const closed =
+        token.type === 'double-quoted-scalar'
+          ? /(^|[^\\])(\\\\)*"$/.test(body)
+          : (/'+$/.exec(body)?.[0].length ?? 0) % 2 === 1;
+      if (!closed) offsets.push(token.offset);
+    }
+  };
+  for (const token of new Parser().parse(text)) {
+    check(token as CST.Token);
+    CST.visit(token as CST.Document, (item) => {
+      check(item.key as CST.Token | null);
+      check(item.value);
+    });
+  }
+  return offsets.sort((a, b) => a - b);
+}
+
+/** Drops the " at line L, column C:" the yaml library appends; the finding has its own line. */
+function withoutPosition(message: string): string {
+  return firstLine(message).replace(/ at line \d+, column \d+:?$/, '');
 }
 
 function firstLine(message: string): string {

@@ -159,6 +159,14 @@ function checkResource(
       'kubernetes',
     );
   }
+  if (!namespaced && namespace !== '') {
+    // The API server drops the namespace without an error, so the manifest misstates the scope.
+    add(
+      ['metadata', 'namespace'],
+      `${kind} is cluster-scoped and takes no namespace; remove metadata.namespace`,
+      'kubernetes',
+    );
+  }
   if (namespaced && namespace !== '' && (namespace.length > 63 || !dns1123Label.test(namespace))) {
     add(
       ['metadata', 'namespace'],

@@ -166,10 +166,56 @@ items:
   assert.is(report.findings[0]?.line, 8);
 });
 
-test('YAML syntax error has a line', () => {
-  const { read } = check(`${header}  email: a@example.com\n  purpose: [unclosed\n`);
-  assert.is(read.problems.length, 1);
-  assert.ok(read.problems[0]!.line! >= 8);
+// Each case: the text, then the line of the first problem and a part of its message. An
+// unclosed quote or bracket is noticed on a later line but reported where it opens.
+const syntaxCases: Array<[string, string, number, string]> = [
+  [
+    'unclosed flow sequence',
+    `${header}  email: a@example.com\n  purpose: [unclosed\n`,
+    8,
+    'not closed',
+  ],
+  [
+    'unclosed sequence, more lines',
+    `${header}  purpose: [unclosed\n  email: a@example.com\n`,
+    7,
+    'not closed',
+  ],
+  ['unclosed double quote', `${header}  purpose: "open\n  email: a@example.com\n`, 7, 'quote'],
+  ['unclosed single quote', `${header}  purpose: 'it''s\n  email: a@example.com\n`, 7, 'quote'],
+  ['bad indentation', `${header}  email: a@example.com\n purpose: x\n`, 8, 'same column'],
+  ['tab indentation', `${header}\temail: a@example.com\n`, 7, 'Tabs'],
+  ['duplicate key', `${header}  email: a@example.com\n  email: b@example.com\n`, 8, 'unique'],
+  ['second document', `a: 1\n---\n${header}  purpose: [x\n`, 9, 'not closed'],
+  ['alias without anchor', `${header}  email: *missing\n`, 1, 'Unresolved alias'],
+];
+
+for (const [name, text, line, message] of syntaxCases) {
+  test(`YAML syntax: ${name}`, () => {
+    const { read } = check(text);
+    const problem = read.problems[0];
+    assert.ok(problem, 'no problem reported');
+    assert.is(problem.line, line, problem.message);
+    assert.ok(problem.message.includes(message), problem.message);
+    assert.not.ok(/at line \d/.test(problem.message), problem.message);
+  });
+}
+
+test('Tenant with a namespace', () => {
+  const { report } = check(`apiVersion: isc.sailpoint/v1alpha1
+kind: Tenant
+metadata:
+  name: default
+  namespace: isc-system
+spec:
+  baseUrl: http://127.0.0.1:8080
+  credentialsSecretRef: { namespace: isc-system, name: creds }
+`);
+  assert.is(report.findings.length, 1);
+  assert.is(report.findings[0]?.path, 'metadata.namespace');
+  assert.is(report.findings[0]?.line, 5);
+  assert.is(report.findings[0]?.source, 'kubernetes');
+  assert.ok(report.findings[0]?.message.includes('cluster-scoped'));
 });
 
 test('CEL rules run or are listed as not checked', () => {
