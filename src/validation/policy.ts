@@ -19,7 +19,12 @@ export interface Policy {
   forbiddenValues?: Array<{ name: string; pattern: string; fields?: string[]; message?: string }>;
   /** User levels that need an approval annotation on the resource. */
   approval?: { capabilities: string[]; annotation: string };
-  tokens?: { maxAccessTokenValiditySeconds?: number; forbiddenScopes?: string[] };
+  tokens?: {
+    maxAccessTokenValiditySeconds?: number;
+    /** Longest PAT lifetime in spec.tokens[].validForDays; a token that never expires breaks it. */
+    maxValidForDays?: number;
+    forbiddenScopes?: string[];
+  };
 }
 
 /** A policy rule that a ServiceAccount breaks. */
@@ -36,6 +41,7 @@ export const specFields = {
   tokens: 'tokens',
   tokenScopes: 'scopes',
   tokenValidity: 'accessTokenValiditySeconds',
+  tokenLifetime: 'validForDays',
 } as const;
 
 /** The account columns a forbidden value is searched in when a rule names no fields. */
@@ -100,6 +106,7 @@ const policyFileSchema = {
           additionalProperties: false,
           properties: {
             maxAccessTokenValiditySeconds: { type: 'integer', minimum: 1 },
+            maxValidForDays: { type: 'integer', minimum: 1 },
             forbiddenScopes: { type: 'array', items: { type: 'string' } },
           },
         },
@@ -278,6 +285,18 @@ function checkTokens(policy: Policy, spec: Record<string, unknown>): PolicyViola
         rule: 'tokens.maxAccessTokenValiditySeconds',
         path: [...path, specFields.tokenValidity],
         message: `access token validity ${validity} s exceeds the maximum of ${maxValidity} s`,
+      });
+    }
+    const lifetime = token[specFields.tokenLifetime];
+    const maxLifetime = policy.tokens!.maxValidForDays;
+    if (maxLifetime !== undefined && !(typeof lifetime === 'number' && lifetime <= maxLifetime)) {
+      violations.push({
+        rule: 'tokens.maxValidForDays',
+        path: [...path, specFields.tokenLifetime],
+        message:
+          typeof lifetime === 'number'
+            ? `token validity of ${lifetime} days exceeds the maximum of ${maxLifetime} days`
+            : `the token never expires; set validForDays to at most ${maxLifetime}`,
       });
     }
     const scopes = token[specFields.tokenScopes];

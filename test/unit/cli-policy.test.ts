@@ -30,51 +30,134 @@ const policy: Policy = {
   accountIdPattern: '^SA-[0-9]+$',
   forbiddenValues: [{ name: 'csv-injection', pattern: '^[=+\\-@\\t\\r]' }],
   approval: { capabilities: ['ORG_ADMIN'], annotation: 'isc.sailpoint/approved-by' },
-  tokens: { maxAccessTokenValiditySeconds: 3600, forbiddenScopes: ['sp:scopes:all'] },
+  tokens: {
+    maxAccessTokenValiditySeconds: 3600,
+    maxValidForDays: 90,
+    forbiddenScopes: ['sp:scopes:all'],
+  },
 };
 
-// Each case: name, spec overrides, expected rule and path.
-const cases: Array<[string, Record<string, unknown>, string, string]> = [
-  ['foreign domain', { email: 'svc@evil.test' }, 'emailDomains', 'spec.email'],
-  ['missing purpose', { purpose: '  ' }, 'purpose.required', 'spec.purpose'],
-  ['short purpose', { purpose: 'Audit' }, 'purpose.minLength', 'spec.purpose'],
-  ['name pattern', { name: 'Audit_01' }, 'namePattern', 'spec.name'],
-  ['account id pattern', { accountId: 'X-1' }, 'accountIdPattern', 'spec.accountId'],
-  [
-    'formula in purpose',
-    { purpose: '=HYPERLINK("http://x") and more text' },
-    'forbiddenValues[csv-injection]',
-    'spec.purpose',
-  ],
-  [
-    'formula in attribute',
-    { attributes: { team: '@SUM(A1)' } },
-    'forbiddenValues[csv-injection]',
-    'spec.attributes.team',
-  ],
-  ['capability without approval', { userLevel: ['ORG_ADMIN'] }, 'approval', 'spec.userLevel'],
-  [
-    'long token validity',
-    { tokens: [{ accessTokenValiditySeconds: 86400 }] },
-    'tokens.maxAccessTokenValiditySeconds',
-    'spec.tokens.0.accessTokenValiditySeconds',
-  ],
-  [
-    'forbidden scope',
-    { tokens: [{ scopes: ['sp:scopes:all'] }] },
-    'tokens.forbiddenScopes',
-    'spec.tokens.0.scopes',
-  ],
+const token = { name: 'reporting', secretName: 'reporting', validForDays: 30 };
+
+// Each rule with a spec that breaks it (and it alone) and a spec that passes it.
+const cases: Array<{
+  name: string;
+  rule: string;
+  path: string;
+  failing: Record<string, unknown>;
+  passing: Record<string, unknown>;
+}> = [
+  {
+    name: 'foreign domain',
+    rule: 'emailDomains',
+    path: 'spec.email',
+    failing: { email: 'svc@evil.test' },
+    passing: { email: 'svc@eu.corp.example' },
+  },
+  {
+    name: 'missing purpose',
+    rule: 'purpose.required',
+    path: 'spec.purpose',
+    failing: { purpose: '  ' },
+    passing: { purpose: 'Automate the monthly audit report' },
+  },
+  {
+    name: 'short purpose',
+    rule: 'purpose.minLength',
+    path: 'spec.purpose',
+    failing: { purpose: 'Audit' },
+    passing: { purpose: 'Audit reports, monthly' },
+  },
+  {
+    name: 'name pattern',
+    rule: 'namePattern',
+    path: 'spec.name',
+    failing: { name: 'Audit_01' },
+    passing: { name: 'audit-01' },
+  },
+  {
+    name: 'account id pattern',
+    rule: 'accountIdPattern',
+    path: 'spec.accountId',
+    failing: { accountId: 'X-1' },
+    passing: { accountId: 'SA-7' },
+  },
+  {
+    name: 'formula in purpose',
+    rule: 'forbiddenValues[csv-injection]',
+    path: 'spec.purpose',
+    failing: { purpose: '=HYPERLINK("http://x") and more text' },
+    passing: { purpose: 'Sum =A1 in the monthly report' },
+  },
+  {
+    name: 'formula in attribute',
+    rule: 'forbiddenValues[csv-injection]',
+    path: 'spec.attributes.team',
+    failing: { attributes: { team: '@SUM(A1)' } },
+    passing: { attributes: { team: 'ops@' } },
+  },
+  {
+    name: 'capability without approval',
+    rule: 'approval',
+    path: 'spec.userLevel',
+    failing: { userLevel: ['ORG_ADMIN'] },
+    passing: { userLevel: ['HELPDESK'] },
+  },
+  {
+    name: 'long access token validity',
+    rule: 'tokens.maxAccessTokenValiditySeconds',
+    path: 'spec.tokens.0.accessTokenValiditySeconds',
+    failing: { tokens: [{ ...token, accessTokenValiditySeconds: 86400 }] },
+    passing: { tokens: [{ ...token, accessTokenValiditySeconds: 3600 }] },
+  },
+  {
+    name: 'long token lifetime',
+    rule: 'tokens.maxValidForDays',
+    path: 'spec.tokens.0.validForDays',
+    failing: { tokens: [{ ...token, validForDays: 365 }] },
+    passing: { tokens: [{ ...token, validForDays: 90 }] },
+  },
+  {
+    name: 'token that never expires',
+    rule: 'tokens.maxValidForDays',
+    path: 'spec.tokens.0.validForDays',
+    failing: { tokens: [{ name: 'forever', secretName: 'forever' }] },
+    passing: { tokens: [{ name: 'forever', secretName: 'forever', validForDays: 1 }] },
+  },
+  {
+    name: 'forbidden scope',
+    rule: 'tokens.forbiddenScopes',
+    path: 'spec.tokens.0.scopes',
+    failing: { tokens: [{ ...token, scopes: ['sp:scopes:all'] }] },
+    passing: { tokens: [{ ...token, scopes: ['idn:accounts:read'] }] },
+  },
 ];
 
-for (const [name, spec, rule, path] of cases) {
-  test(`policy: ${name}`, () => {
-    const violations = checkPolicy(policy, serviceAccount(spec));
+for (const { name, rule, path, failing, passing } of cases) {
+  test(`policy: ${name} fails`, () => {
+    const violations = checkPolicy(policy, serviceAccount(failing));
     assert.is(violations.length, 1, JSON.stringify(violations));
     assert.is(violations[0]?.rule, rule);
     assert.is(violations[0]?.path.join('.'), path);
   });
+
+  test(`policy: ${name} passes`, () => {
+    assert.equal(checkPolicy(policy, serviceAccount(passing)), []);
+  });
 }
+
+test('every rule has a case', () => {
+  const rules = new Set(cases.map((entry) => entry.rule.replace(/\[.*\]$/, '')));
+  const declared = Object.entries(policy).flatMap(([rule, value]) =>
+    rule === 'purpose' || rule === 'tokens'
+      ? Object.keys(value as object).map((field) => `${rule}.${field}`)
+      : [rule],
+  );
+  assert.equal(
+    declared.filter((rule) => !rules.has(rule)),
+    [],
+  );
+});
 
 test('compliant resource passes', () => {
   assert.equal(
