@@ -2,14 +2,20 @@
  * What the review commands (validate, plan, export) share: their streams and environment, passed
  * in so tests can capture them, and argument parsing that reports a usage error.
  */
+import { writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ProgressStream } from './progress.ts';
 
 export interface CommandIo {
   stdout(text: string): void;
   stderr(text: string): void;
   stdin: Readable;
   env: Record<string, string | undefined>;
+  /** Stream for the progress of long reads, shown only when it is a TTY. */
+  progress?: ProgressStream | undefined;
+  /** Current time; tests pin it so that token rotation does not depend on the clock. */
+  now?: () => Date;
 }
 
 export const processIo: CommandIo = {
@@ -17,7 +23,14 @@ export const processIo: CommandIo = {
   stderr: (text) => process.stderr.write(text),
   stdin: process.stdin,
   env: process.env,
+  progress: process.stderr,
 };
+
+/** Writes a command's result to the --output file, replacing it, or to stdout without one. */
+export async function writeResult(io: CommandIo, path: string | undefined, text: string) {
+  if (path === undefined) io.stdout(text);
+  else await writeFile(path, text);
+}
 
 /** Exit codes shared by the review commands. */
 export const exitCodes = {

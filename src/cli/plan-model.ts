@@ -1,7 +1,9 @@
 /**
  * Computes what the operator would change in a tenant for a set of ServiceAccounts, from
  * read-only calls. It mirrors the operator's decisions in src/controller/reconcile.ts and
- * tenant.ts. Ownership (status.accountOwned) is stored only in the cluster, so it is reported as unknown.
+ * tenant.ts. Ownership (status.accountOwned) is stored only in the cluster, so it is reported as
+ * unknown. The files of the base revision, when given, show which resources, user levels and
+ * tokens a change removes.
  */
 import { accountNameOf, desiredAccountAttributes } from '../controller/reconcile.ts';
 import {
@@ -14,13 +16,31 @@ import { eq } from '../isc/filters.ts';
 import type { Account, IdentityProfile, Source, SourceSchema } from '../isc/types.ts';
 import type { ServiceAccount } from '../kube/types.ts';
 import type { CheckedResource } from '../validation/validate.ts';
+import {
+  type IdentityAccess,
+  planTokens,
+  planUserLevels,
+  readIdentityAccess,
+  type TokenPlan,
+  type UserLevelPlan,
+} from './plan-access.ts';
+import type { Progress } from './progress.ts';
 import type { TenantTarget } from './tenant-connection.ts';
 
 /**
  * Operator action for one resource. `create` and `update` write to ISC; `adopt`
  * takes ownership and writes only when `changes` is not empty; `observe` never writes.
+ * `delete` and `orphan` are for resources the base revision has and this one removes.
  */
-export type AccountAction = 'create' | 'update' | 'adopt' | 'unchanged' | 'observe' | 'blocked';
+export type AccountAction =
+  | 'create'
+  | 'update'
+  | 'adopt'
+  | 'delete'
+  | 'orphan'
+  | 'unchanged'
+  | 'observe'
+  | 'blocked';
 
 export interface AttributeChange {
   attribute: string;
@@ -38,6 +58,9 @@ export interface AccountPlan {
   accountName: string;
   action: AccountAction;
   changes: AttributeChange[];
+  /** Present when the spec or the base revision lists user levels. */
+  userLevels?: UserLevelPlan;
+  tokens: TokenPlan[];
   notes: string[];
 }
 
@@ -73,8 +96,20 @@ export function hasChanges(plan: Plan): boolean {
 }
 
 export function writesToIsc(account: AccountPlan): boolean {
-  if (account.action === 'create' || account.action === 'update') return true;
-  return account.action === 'adopt' && account.changes.length > 0;
+  if (['create', 'update', 'delete'].includes(account.action)) return true;
+  if (account.action === 'adopt' && account.changes.length > 0) return true;
+  if (account.action === 'blocked' || account.action === 'observe') return false;
+  if ((account.userLevels?.add.length ?? 0) + (account.userLevels?.withdraw.length ?? 0) > 0)
+    return true;
+  return account.tokens.some((token) => ['mint', 'rotate', 'revoke'].includes(token.action));
+}
+
+export interface PlanOptions {
+  /** ServiceAccounts and Tenants of the base revision (e.g. the target branch of a pull request). */
+  base?: readonly CheckedResource[] | undefined;
+  /** Time that decides which tokens are due for rotation. */
+  now: Date;
+  progress: Progress;
 }
 
 /** Reads the tenant (GET requests only) and compares it with the ServiceAccounts. */
@@ -82,6 +117,7 @@ export async function computePlan(
   api: IscApi,
   tenant: TenantTarget,
   resources: readonly CheckedResource[],
+  options: PlanOptions,
 ): Promise<Plan> {
   const plan: Plan = {
     tenant: {
@@ -96,17 +132,10 @@ export async function computePlan(
     otherTenants: [],
     problems: [],
   };
-  const serviceAccounts: Array<{ checked: CheckedResource; resource: ServiceAccount }> = [];
-  for (const checked of resources) {
-    if (checked.kind !== 'ServiceAccount') continue;
-    const resource = checked.object as unknown as ServiceAccount;
-    const tenantRef = resource.spec.tenantRef?.name;
-    if (tenantRef !== undefined && tenantRef !== tenant.name) {
-      plan.otherTenants.push(`${checked.key} (tenant ${tenantRef})`);
-      continue;
-    }
-    serviceAccounts.push({ checked, resource });
-  }
+  const serviceAccounts = serviceAccountsOf(resources, tenant, plan.otherTenants);
+  const baseAccounts = new Map(
+    serviceAccountsOf(options.base ?? [], tenant, []).map((entry) => [entry.checked.key, entry]),
+  );
 
   const source = await api.findSourceByName(tenant.sourceName);
   let schemaNames: Set<string>;
@@ -124,7 +153,7 @@ export async function computePlan(
         `source "${source.name}" (${source.id}) is of type ${source.type}, not DelimitedFile; the operator stops with SourceTypeMismatch`,
       );
     }
-    accounts = await listAccounts(api, source);
+    accounts = await listAccounts(api, source, options.progress);
     schemaNames = await planSchema(api, source, accounts.length > 0, plan);
   }
   await planProfile(api, tenant, source, plan);
@@ -134,11 +163,26 @@ export async function computePlan(
   );
   const claimed = new Set<string>();
   let identityProcessing = false;
+  const planned: Array<{ entry: AccountPlan; resource: ServiceAccount; base?: ServiceAccount }> =
+    [];
   for (const { checked, resource } of serviceAccounts) {
-    const entry = planAccount(checked, resource, schemaNames, byAccountId, accounts, plan);
+    const entry = planAccount(checked, resource, schemaNames, byAccountId, accounts, plan, tenant);
     if (resource.spec.accountId) claimed.add(resource.spec.accountId.toLowerCase());
     if (entry.notes.some((note) => note.startsWith('no identity yet'))) identityProcessing = true;
+    const base = baseAccounts.get(checked.key)?.resource;
+    planned.push({ entry, resource, ...(base ? { base } : {}) });
     plan.accounts.push(entry);
+  }
+  await planIdentityAccess(api, planned, byAccountId, options);
+
+  const present = new Set(serviceAccounts.map((entry) => entry.checked.key));
+  for (const { checked, resource } of baseAccounts.values()) {
+    if (present.has(checked.key)) continue;
+    const entry = planRemoval(checked, resource, byAccountId);
+    if (entry) {
+      claimed.add(entry.accountId!.toLowerCase());
+      plan.accounts.push(entry);
+    }
   }
   if (identityProcessing || plan.accounts.some((entry) => entry.action === 'create')) {
     plan.tenantChanges.push({
@@ -160,15 +204,121 @@ export async function computePlan(
   return plan;
 }
 
-async function listAccounts(api: IscApi, source: Source): Promise<Account[]> {
-  const accounts: Account[] = [];
-  for await (const account of api.list<Account>('accounts', '', {
-    filters: eq('sourceId', source.id),
-    sorters: 'id',
-  })) {
-    accounts.push(account);
+/** Returns the ServiceAccounts of this tenant and names those of others in `otherTenants`. */
+function serviceAccountsOf(
+  resources: readonly CheckedResource[],
+  tenant: TenantTarget,
+  otherTenants: string[],
+): Array<{ checked: CheckedResource; resource: ServiceAccount }> {
+  const serviceAccounts: Array<{ checked: CheckedResource; resource: ServiceAccount }> = [];
+  for (const checked of resources) {
+    if (checked.kind !== 'ServiceAccount') continue;
+    const resource = checked.object as unknown as ServiceAccount;
+    const tenantRef = resource.spec.tenantRef?.name;
+    if (tenantRef !== undefined && tenantRef !== tenant.name) {
+      otherTenants.push(`${checked.key} (tenant ${tenantRef})`);
+      continue;
+    }
+    serviceAccounts.push({ checked, resource });
   }
+  return serviceAccounts;
+}
+
+async function listAccounts(api: IscApi, source: Source, progress: Progress): Promise<Account[]> {
+  const accounts: Account[] = [];
+  const pages = api.list<Account>(
+    'accounts',
+    '',
+    { filters: eq('sourceId', source.id), sorters: 'id' },
+    (read, total) => progress.update('reading accounts', read, total),
+  );
+  for await (const account of pages) accounts.push(account);
+  progress.end();
   return accounts;
+}
+
+/**
+ * Reads user levels and PATs of the identities whose resources request them (now or in the
+ * base revision), one identity after the other, and fills in the access part of each entry.
+ */
+async function planIdentityAccess(
+  api: IscApi,
+  planned: ReadonlyArray<{ entry: AccountPlan; resource: ServiceAccount; base?: ServiceAccount }>,
+  byAccountId: ReadonlyMap<string, Account>,
+  options: PlanOptions,
+): Promise<void> {
+  const needing = planned.filter(({ entry, resource, base }) => {
+    if (entry.action === 'blocked' || entry.action === 'observe') return false;
+    const specs = [resource.spec, base?.spec];
+    return specs.some((spec) => (spec?.userLevel?.length ?? 0) + (spec?.tokens?.length ?? 0) > 0);
+  });
+  let done = 0;
+  for (const { entry, resource, base } of needing) {
+    const account =
+      entry.accountId === undefined ? undefined : byAccountId.get(entry.accountId.toLowerCase());
+    const identityId = entry.action === 'create' ? undefined : account?.identityId;
+    const wantsLevels = [resource.spec, base?.spec].some((spec) => spec?.userLevel?.length);
+    const wantsTokens = [resource.spec, base?.spec].some((spec) => spec?.tokens?.length);
+    let access: IdentityAccess = { capabilities: undefined, tokens: undefined, notes: [] };
+    if (identityId) {
+      access = await readIdentityAccess(api, identityId, {
+        userLevels: wantsLevels,
+        tokens: wantsTokens,
+      });
+      options.progress.update('reading identities', ++done, needing.length);
+    }
+    entry.notes.push(...access.notes);
+    const userLevels = planUserLevels(resource.spec, base?.spec, access.capabilities);
+    if (userLevels) entry.userLevels = userLevels;
+    entry.tokens = planTokens(
+      resource.spec,
+      base?.spec,
+      access.tokens,
+      identityId !== undefined,
+      options.now,
+    );
+  }
+  options.progress.end();
+}
+
+/**
+ * Plans a resource the base revision has and this one removes. Deleting it deletes its account
+ * with `deletionPolicy: Delete`, but only an account the resource owns. Returns undefined when
+ * the account does not exist.
+ */
+function planRemoval(
+  checked: CheckedResource,
+  resource: ServiceAccount,
+  byAccountId: ReadonlyMap<string, Account>,
+): AccountPlan | undefined {
+  const accountId = resource.spec.accountId;
+  const account = accountId === undefined ? undefined : byAccountId.get(accountId.toLowerCase());
+  if (!account) return undefined;
+  const keeps =
+    resource.spec.deletionPolicy === 'Orphan' || resource.spec.managementPolicy === 'ObserveOnly';
+  const entry: AccountPlan = {
+    resource: checked.key,
+    file: checked.document.file,
+    line: checked.document.line,
+    accountId,
+    accountName: accountNameOf(resource),
+    action: keeps ? 'orphan' : 'delete',
+    changes: [],
+    tokens: [],
+    notes: [],
+  };
+  if (keeps) {
+    entry.notes.push(
+      resource.spec.managementPolicy === 'ObserveOnly'
+        ? 'removed from the files; ObserveOnly never deletes, so the account stays'
+        : 'removed from the files with deletionPolicy Orphan: the account and its identity stay',
+    );
+  } else {
+    entry.notes.push(
+      `removed from the files: the operator withdraws the user levels it added and deletes account ${account.id} if this resource owns it (status.accountOwned, in the cluster); the token Secrets go with the resource`,
+    );
+  }
+  return entry;
 }
 
 /**
@@ -278,6 +428,7 @@ function planAccount(
   byAccountId: ReadonlyMap<string, Account>,
   accounts: readonly Account[],
   plan: Plan,
+  tenant: TenantTarget,
 ): AccountPlan {
   const accountId = resource.spec.accountId;
   const accountName = accountNameOf(resource);
@@ -290,8 +441,23 @@ function planAccount(
     accountName,
     action: 'unchanged',
     changes: [],
+    tokens: [],
     notes: [],
   };
+
+  const refused = (resource.spec.userLevel ?? []).filter(
+    (level) => !tenant.allowedUserLevels.includes(level),
+  );
+  if (refused.length > 0) {
+    entry.action = 'blocked';
+    entry.notes.push(
+      `spec.userLevel asks for ${refused.join(', ')}, which the Tenant's policy does not allow (UserLevelNotAllowed)`,
+    );
+    plan.problems.push(
+      `${checked.key}: spec.userLevel asks for ${refused.join(', ')}, which spec.policy.allowedUserLevels of tenant ${tenant.name} does not allow`,
+    );
+    return entry;
+  }
 
   const unknown = Object.keys(resource.spec.attributes ?? {}).filter(
     (name) => !schemaNames.has(name),

@@ -16,6 +16,8 @@ const actions: readonly AccountAction[] = [
   'create',
   'update',
   'adopt',
+  'delete',
+  'orphan',
   'unchanged',
   'observe',
   'blocked',
@@ -29,7 +31,25 @@ export function summarize(plan: Plan): Record<string, number> {
   counts.unmanaged = plan.unmanaged.length;
   counts.tenantChanges = plan.tenantChanges.length;
   counts.problems = plan.problems.length;
+  counts.userLevelsToAdd = sum(plan, (entry) => entry.userLevels?.add.length ?? 0);
+  counts.userLevelsToWithdraw = sum(plan, (entry) => entry.userLevels?.withdraw.length ?? 0);
+  for (const action of tokenActions) {
+    const key = `tokensTo${action[0]!.toUpperCase()}${action.slice(1)}`;
+    counts[key] = sum(plan, (entry) => tokensOf(entry, action).length);
+  }
   return counts;
+}
+
+const tokenActions = ['mint', 'rotate', 'revoke'] as const;
+
+/** Tokens of a writing entry with the action; blocked and observed resources change nothing. */
+function tokensOf(entry: AccountPlan, action: string) {
+  if (entry.action === 'blocked' || entry.action === 'observe') return [];
+  return entry.tokens.filter((token) => token.action === action);
+}
+
+function sum(plan: Plan, count: (entry: AccountPlan) => number): number {
+  return plan.accounts.reduce((total, entry) => total + count(entry), 0);
 }
 
 function summaryLine(plan: Plan): string {
@@ -38,7 +58,36 @@ function summaryLine(plan: Plan): string {
     .filter((action) => counts[action]! > 0)
     .map((action) => `${counts[action]} ${action}`);
   parts.push(`${plan.unmanaged.length} unmanaged`);
-  return parts.join(', ');
+  const access: string[] = [];
+  const counted = (count: number | undefined, noun: string, verb: string) => {
+    if (count) access.push(`${count} ${noun}${count === 1 ? '' : 's'} to ${verb}`);
+  };
+  counted(counts.userLevelsToAdd, 'user level', 'add');
+  counted(counts.userLevelsToWithdraw, 'user level', 'withdraw');
+  for (const action of tokenActions) {
+    counted(counts[`tokensTo${action[0]!.toUpperCase()}${action.slice(1)}`], 'token', action);
+  }
+  return [parts.join(', '), ...(access.length > 0 ? [access.join(', ')] : [])].join('; ');
+}
+
+/** Lists the user-level and token changes of an entry, one line each, without markup. */
+function accessLines(entry: AccountPlan): string[] {
+  const lines: string[] = [];
+  const levels = entry.userLevels;
+  if (levels) {
+    for (const level of levels.add) lines.push(`user level + ${level}`);
+    for (const level of levels.withdraw)
+      lines.push(`user level - ${level} (if the operator added it)`);
+    if (levels.kept.length > 0)
+      lines.push(
+        `user levels kept (not requested, set outside the files): ${levels.kept.join(', ')}`,
+      );
+  }
+  for (const token of entry.tokens) {
+    if (token.action === 'keep') continue;
+    lines.push(`token ${token.name}: ${token.action} (${token.detail})`);
+  }
+  return lines;
 }
 
 export function renderJson(plan: Plan, violations: readonly Finding[]): string {
@@ -75,7 +124,8 @@ export function renderTable(plan: Plan, violations: readonly Finding[]): string 
   );
   lines.push(...alignColumns([['RESOURCE', 'ACTION', 'ACCOUNT ID', 'NAME', 'CHANGES'], ...rows]));
   for (const entry of plan.accounts) {
-    if (entry.changes.length === 0 && entry.notes.length === 0) continue;
+    const access = accessLines(entry);
+    if (entry.changes.length === 0 && entry.notes.length === 0 && access.length === 0) continue;
     lines.push(
       '',
       `${printable(entry.resource)} (${printable(entry.file)}:${entry.line}): ${entry.action}`,
@@ -86,6 +136,7 @@ export function renderTable(plan: Plan, violations: readonly Finding[]): string 
         `    ${printable(change.attribute)}: ${from}${JSON.stringify(printable(change.to))}`,
       );
     }
+    for (const line of access) lines.push(`    ${printable(line)}`);
     for (const note of entry.notes) lines.push(`    note: ${printable(note)}`);
   }
 
@@ -146,6 +197,7 @@ function markdownRow(entry: AccountPlan): string {
     const from = change.from === undefined ? '' : `${escapeMarkdown(quote(change.from))} → `;
     return `${escapeMarkdown(change.attribute)}: ${from}${escapeMarkdown(quote(change.to))}`;
   });
+  changes.push(...accessLines(entry).map(escapeMarkdown));
   const action = writesToIsc(entry) ? `**${entry.action}**` : entry.action;
   const id = entry.accountId ?? '(generated)';
   return `| ${escapeMarkdown(entry.resource)} | ${action} | ${escapeMarkdown(id)} | ${changes.join('<br>')} | ${entry.notes.map(escapeMarkdown).join('<br>')} |`;

@@ -11,26 +11,38 @@ import {
   parseCommandArgs,
   processIo,
   UsageError,
+  writeResult,
 } from './command-io.ts';
 import { checkManifests, formatFinding } from './manifest-check.ts';
 import { computePlan, hasChanges } from './plan-model.ts';
 import { renderJson, renderMarkdown, renderTable } from './plan-output.ts';
+import { createProgress } from './progress.ts';
 import { connectReadOnly, resolveTenant, tenantOptions, tenantUsage } from './tenant-connection.ts';
 
 export const planUsage = `Usage: isc-sa-operator plan [options] <file|folder|->...
 
 Validates the ServiceAccounts in the files (as validate does), reads the tenant and prints what
-the operator would change: accounts to create, update (per attribute) or adopt, the source,
-account schema and identity profile, and accounts on the source that no file claims. The
-operator deletes only accounts it owns when their resource is deleted, so the plan never shows
-deletions; whether an existing account is owned is recorded in the cluster and shown as unknown.
+the operator would change: accounts to create, update (per attribute), adopt, delete or orphan;
+the source, account schema and identity profile; user levels to add or withdraw; personal
+access tokens to mint, rotate or revoke; and accounts on the source that no file claims.
+
+What the operator created is recorded in each resource's status in the cluster, which plan does
+not read. So an existing account is shown as "managed only if owned", a deletion happens only
+for an owned account, and only levels the operator added are withdrawn. Removals (resources,
+user levels, tokens) are shown only with --base, which names the files before the change.
 
 Options:
+  --base PATH       files or folder of the base revision, e.g. the target branch of a pull
+                    request (repeatable); resources, user levels and tokens missing from the
+                    files given as arguments are planned as removed
   --policy FILE     apply the rules of a ServiceAccountPolicy file
-  --output FORMAT   table (default), markdown (for a pull-request comment) or json
+  --format FORMAT   table (default), markdown (for a pull-request comment) or json
+  --output FILE     write the plan to FILE instead of stdout
   -h, --help        show this help
 
 ${tenantUsage}
+
+Progress of long reads goes to stderr when stderr is a terminal.
 
 Exit codes: 0 no change, 3 changes, 1 invalid documents, policy violations, problems that
 would stall the operator, or a failed ISC call, 2 usage error.`;
@@ -40,7 +52,9 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
   try {
     const { values, positionals } = parseCommandArgs(argv, {
       ...tenantOptions,
+      base: { type: 'string', multiple: true },
       policy: { type: 'string' },
+      format: { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
@@ -48,9 +62,18 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
       io.stdout(`${planUsage}\n`);
       return exitCodes.ok;
     }
-    const output = choice('output', values.output, ['table', 'markdown', 'json'], 'table');
+    const format = choice('format', values.format, ['table', 'markdown', 'json'], 'table');
+    const basePaths = values.base ?? [];
+    if (basePaths.includes('-')) throw new UsageError('--base cannot read stdin');
     const tenant = await resolveTenant(values, io);
     const report = await checkManifests(positionals, values.policy, io.stdin);
+    // The base revision was reviewed before; its own problems do not block this plan.
+    const base =
+      basePaths.length === 0
+        ? undefined
+        : (await checkManifests(basePaths, undefined, io.stdin)).resources.filter(
+            (resource) => resource.valid,
+          );
     const api = connectReadOnly(tenant, io);
 
     // The API server would reject invalid documents, so the operator would never see them.
@@ -62,9 +85,13 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
     }
     const violations = report.findings.filter((finding) => finding.source === 'policy');
 
-    const plan = await computePlan(api, tenant, report.resources);
-    const render = { table: renderTable, markdown: renderMarkdown, json: renderJson }[output];
-    io.stdout(render(plan, violations));
+    const plan = await computePlan(api, tenant, report.resources, {
+      base,
+      now: io.now?.() ?? new Date(),
+      progress: createProgress(io.progress),
+    });
+    const render = { table: renderTable, markdown: renderMarkdown, json: renderJson }[format];
+    await writeResult(io, values.output, render(plan, violations));
     if (violations.length > 0 || plan.problems.length > 0) return exitCodes.failed;
     return hasChanges(plan) ? exitCodes.changes : exitCodes.ok;
   } catch (error) {

@@ -5,6 +5,7 @@
 import type { DestinationStream } from 'pino';
 import { IscApi } from '../isc/api.ts';
 import { type IscApiVersion, IscClient, type IscRequest, type IscResponse } from '../isc/client.ts';
+import { defaultAllowedUserLevels } from '../isc/user-levels.ts';
 import type { TenantSpec } from '../kube/types.ts';
 import { createLogger } from '../log.ts';
 import { type CommandIo, choice, UsageError } from './command-io.ts';
@@ -19,6 +20,8 @@ export interface TenantTarget {
   sourceName: string;
   identityProfileName: string;
   requestsPer10Seconds: number;
+  /** User levels ServiceAccounts may request: the Tenant's spec.policy.allowedUserLevels. */
+  allowedUserLevels: readonly string[];
 }
 
 /** Options shared by `plan` and `export` to name the tenant. */
@@ -39,7 +42,7 @@ export const tenantUsage = `Tenant (one of):
       --source-name NAME    source of the service accounts (default: Service Accounts)
       --identity-profile-name NAME   (default: Service Accounts)
   --tenant-file FILE        a Tenant manifest; its baseUrl, apiVersion, source, identity
-                            profile and rate limit are used
+                            profile, rate limit and allowed user levels are used
 Credentials: the client id and secret of a personal access token in the environment variables
 ISC_CLIENT_ID and ISC_CLIENT_SECRET (--credentials-env states this; it is the only source).
 Only GET requests are sent, besides the token request.`;
@@ -70,6 +73,7 @@ export async function resolveTenant(flags: TenantFlags, io: CommandIo): Promise<
       sourceName: flags['source-name'] ?? 'Service Accounts',
       identityProfileName: flags['identity-profile-name'] ?? 'Service Accounts',
       requestsPer10Seconds: 100,
+      allowedUserLevels: defaultAllowedUserLevels,
     };
   }
 
@@ -88,6 +92,7 @@ export async function resolveTenant(flags: TenantFlags, io: CommandIo): Promise<
     sourceName: tenant.spec.source?.name ?? 'Service Accounts',
     identityProfileName: tenant.spec.identityProfile?.name ?? 'Service Accounts',
     requestsPer10Seconds: tenant.spec.rateLimit?.requestsPer10Seconds ?? 100,
+    allowedUserLevels: tenant.spec.policy?.allowedUserLevels ?? defaultAllowedUserLevels,
   };
 }
 

@@ -8,6 +8,7 @@ import {
   parseCommandArgs,
   processIo,
   UsageError,
+  writeResult,
 } from './command-io.ts';
 import { checkManifests, formatFinding, printable } from './manifest-check.ts';
 
@@ -20,7 +21,8 @@ documents are skipped.
 
 Options:
   --policy FILE     apply the rules of a ServiceAccountPolicy file (see examples/policy.yaml)
-  --output FORMAT   text (default) or json
+  --format FORMAT   text (default) or json
+  --output FILE     write the report to FILE instead of stdout
   -h, --help        show this help
 
 Exit codes: 0 valid, 1 invalid or unreadable documents or policy violations, 2 usage error.`;
@@ -30,6 +32,7 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
   try {
     const { values, positionals } = parseCommandArgs(argv, {
       policy: { type: 'string' },
+      format: { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
@@ -37,10 +40,11 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
       io.stdout(`${validateUsage}\n`);
       return exitCodes.ok;
     }
-    const output = choice('output', values.output, ['text', 'json'], 'text');
+    const format = choice('format', values.format, ['text', 'json'], 'text');
     const report = await checkManifests(positionals, values.policy, io.stdin);
 
-    if (output === 'json') {
+    const lines: string[] = [];
+    if (format === 'json') {
       const resources = report.resources.map((resource) => ({
         kind: resource.kind,
         name: resource.key,
@@ -56,20 +60,21 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
         skippedDocuments: report.skippedDocuments,
         notChecked: report.notChecked,
       };
-      io.stdout(`${JSON.stringify(json, null, 2)}\n`);
+      lines.push(JSON.stringify(json, null, 2));
     } else {
-      for (const finding of report.findings) io.stdout(`${formatFinding(finding)}\n`);
-      for (const note of report.notChecked) io.stdout(`not checked: ${printable(note)}\n`);
+      for (const finding of report.findings) lines.push(formatFinding(finding));
+      for (const note of report.notChecked) lines.push(`not checked: ${printable(note)}`);
       const counts = new Map<string, number>();
       for (const resource of report.resources)
         counts.set(resource.kind, (counts.get(resource.kind) ?? 0) + 1);
       const kinds =
         [...counts].map(([kind, count]) => `${count} ${kind}`).join(', ') ||
         'no ServiceAccount or Tenant';
-      io.stdout(
-        `${kinds} checked, ${report.findings.length} problems, ${report.skippedDocuments} other documents skipped\n`,
+      lines.push(
+        `${kinds} checked, ${report.findings.length} problems, ${report.skippedDocuments} other documents skipped`,
       );
     }
+    await writeResult(io, values.output, `${lines.join('\n')}\n`);
     return report.findings.length === 0 ? exitCodes.ok : exitCodes.failed;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

@@ -6,6 +6,7 @@ import type {
   AsyncResult,
   Identity,
   IdentityProfile,
+  PersonalAccessToken,
   Reference,
   SchemaAttribute,
   Source,
@@ -34,17 +35,35 @@ export class IscApi {
     this.client = client;
   }
 
-  /** Iterates a list endpoint page by page with a stable sort, skipping ids already seen. */
+  /**
+   * Iterates a list endpoint page by page with a stable sort, skipping ids already seen. With
+   * `onPage`, the first page asks ISC for the total (X-Total-Count) and each page reports the
+   * items read so far; the total is undefined when ISC does not send it.
+   */
   async *list<T extends { id: string }>(
     service: string,
     rest: string,
     query: { filters?: string; sorters: string },
+    onPage?: (read: number, total: number | undefined) => void,
   ): AsyncGenerator<T> {
     const seen = new Set<string>();
+    let total: number | undefined;
     for (let offset = 0; ; offset += pageSize) {
-      const { body } = await this.client.get<T[]>(this.client.path(service, rest), {
-        searchParams: { limit: pageSize, offset, filters: query.filters, sorters: query.sorters },
+      const count = onPage !== undefined && offset === 0 ? 'true' : undefined;
+      const { body, headers } = await this.client.get<T[]>(this.client.path(service, rest), {
+        searchParams: {
+          limit: pageSize,
+          offset,
+          filters: query.filters,
+          sorters: query.sorters,
+          count,
+        },
       });
+      if (count) {
+        const header = Number(headers['x-total-count']);
+        total = Number.isSafeInteger(header) && header >= 0 ? header : undefined;
+      }
+      onPage?.(offset + body.length, total);
       for (const item of body) {
         if (seen.has(item.id)) continue;
         seen.add(item.id);
@@ -249,6 +268,19 @@ export class IscApi {
     const { body } = await this.client.get<Array<{ id: string; name: string }>>(
       this.client.path('personal-access-tokens'),
       { searchParams: { 'owner-id': 'me' } },
+    );
+    return body;
+  }
+
+  /**
+   * Lists the personal access tokens of another identity. ISC allows this with the right
+   * `idn:all-personal-access-tokens:read` (scope `sp:all-personal-access-tokens:read`) and
+   * answers 403 without it. The list is not paged.
+   */
+  async listPersonalAccessTokensOf(identityId: string): Promise<PersonalAccessToken[]> {
+    const { body } = await this.client.get<PersonalAccessToken[]>(
+      this.client.path('personal-access-tokens'),
+      { searchParams: { 'owner-id': identityId } },
     );
     return body;
   }

@@ -85,3 +85,16 @@ export interface TaskStatus {
   completionStatus?: 'SUCCESS' | 'WARNING' | 'ERROR' | 'TERMINATED' | 'TEMPERROR' | null;
   messages?: Array<{ type?: string; key?: string; localizedText?: { message?: string } | null }>;
 }
+
+/** A personal access token as ISC lists it: metadata only, the secret is never listed. */
+export interface PersonalAccessToken {
+  id: string;
+  name: string;
+  scope?: string[] | null;
+  owner?: Reference;
+  created?: string;
+  lastUsed?: string | null;
+  accessTokenValiditySeconds?: number;
+  /** Null when the token never expires. */
+  expirationDate?: string | null;
+}

@@ -1,6 +1,6 @@
 /**
  * `export` against the ISC emulator, and the round trip: exported manifests pass `validate`,
- * and `plan` shows no change for the adopted accounts.
+ * and `plan` shows no change for the adopted accounts, their user levels and tokens.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,7 @@ test.before(async () => {
           email: 'backup@example.com',
           firstname: 'b',
           lastname: 'b',
+          capabilities: ['HELPDESK', 'ORG_ADMIN'],
         },
         {
           id: 'identity-2',
@@ -86,6 +87,12 @@ test.before(async () => {
     identityProcessingIntervalMs: 0,
   };
   await new TenantSetup(api, settings, logger).ensure();
+  // A person created this token for the backup identity; export lists it but never adopts it.
+  const created = await fetch(
+    `${emulator.url}/__admin/identities/identity-1/personal-access-tokens?name=nightly`,
+    { method: 'POST' },
+  );
+  assert.is(created.status, 201);
   folder = await mkdtemp(join(tmpdir(), 'cli-export-'));
 });
 
@@ -127,10 +134,18 @@ test('export writes adoptable manifests', async () => {
     email: 'backup@example.com',
     purpose: 'Nightly backup',
     attributes: { team: 'ops' },
+    userLevel: ['HELPDESK'],
     adopt: true,
     invite: false,
   });
   assert.ok(output.stdout.includes('identity identity-1 (Backup_Job)'));
+  assert.ok(output.stdout.includes('User levels ORG_ADMIN are set in ISC but not allowed'));
+  assert.match(output.stdout, /# - nightly: scopes sp:scopes:all; never expires; never used/);
+  assert.not.ok(output.stdout.includes('secret'));
+  assert.ok(
+    emulator.calls.some((call) => call.path === '/v2025/personal-access-tokens'),
+    'the tokens were not listed',
+  );
   const report = documents.find((document) => document.spec.accountId === 'SA-101');
   assert.is(report.spec.purpose, undefined);
   const writes = emulator.calls.filter(
@@ -143,7 +158,7 @@ test('export round trip: validate passes, plan shows no change', async () => {
   const out = join(folder, 'exported');
   const exported = capture();
   assert.is(
-    await runExport(['--tenant-url', emulator.url, '--out', out], exported.io),
+    await runExport(['--tenant-url', emulator.url, '--output-dir', out], exported.io),
     0,
     exported.output.stderr,
   );
@@ -153,13 +168,23 @@ test('export round trip: validate passes, plan shows no change', async () => {
   assert.is(await runValidate([out], validated.io), 0, validated.output.stdout);
 
   const planned = capture();
-  const code = await runPlan([out, '--tenant-url', emulator.url, '--output', 'json'], planned.io);
+  const code = await runPlan([out, '--tenant-url', emulator.url, '--format', 'json'], planned.io);
   const plan = JSON.parse(planned.output.stdout) as {
     changes: boolean;
-    accounts: Array<{ action: string; changes: unknown[] }>;
+    accounts: Array<{
+      action: string;
+      changes: unknown[];
+      userLevels?: { add: string[]; present: string[]; kept: string[] };
+    }>;
     unmanaged: unknown[];
   };
   assert.is(plan.changes, false);
+  assert.equal(plan.accounts[0]?.userLevels, {
+    add: [],
+    withdraw: [],
+    present: ['HELPDESK'],
+    kept: ['ORG_ADMIN'],
+  });
   assert.equal(
     plan.accounts.map((account) => account.action),
     ['adopt', 'adopt'],
@@ -179,19 +204,37 @@ test('export takes a missing e-mail from the identity', async () => {
 
 test('export keeps existing files', async () => {
   const out = join(folder, 'twice');
-  assert.is(await runExport(['--tenant-url', emulator.url, '--out', out], capture().io), 0);
+  const args = ['--tenant-url', emulator.url, '--output-dir', out];
+  assert.is(await runExport(args, capture().io), 0);
   const again = capture();
-  assert.is(await runExport(['--tenant-url', emulator.url, '--out', out], again.io), 1);
+  assert.is(await runExport(args, again.io), 1);
   assert.ok(again.output.stderr.includes('already exists'));
-  assert.is(
-    await runExport(['--tenant-url', emulator.url, '--out', out, '--overwrite'], capture().io),
-    0,
-  );
+  assert.is(await runExport([...args, '--overwrite'], capture().io), 0);
   assert.ok((await readFile(join(out, 'report.yaml'), 'utf8')).includes('adopt: true'));
+});
+
+test('export writes one file with --output', async () => {
+  const file = join(folder, 'all.yaml');
+  const { io, output } = capture();
+  assert.is(await runExport(['--tenant-url', emulator.url, '--output', file], io), 0);
+  assert.is(output.stdout, '');
+  const documents = parseAllDocuments(await readFile(file, 'utf8'));
+  assert.equal(
+    documents.map((document) => document.toJS().metadata.name),
+    ['backup-job', 'report'],
+  );
+  assert.is(await runExport(['--tenant-url', emulator.url, '--output', file], capture().io), 1);
 });
 
 test('export usage errors', async () => {
   assert.is(await runExport([], capture().io), 2);
+  assert.is(
+    await runExport(
+      ['--tenant-url', emulator.url, '--output', 'a.yaml', '--output-dir', 'out'],
+      capture().io,
+    ),
+    2,
+  );
   assert.is(
     await runExport(['--tenant-url', emulator.url, '--deletion-policy', 'Keep'], capture().io),
     2,

@@ -191,7 +191,7 @@ test('plan lists each account action', async () => {
     '--tenant-url',
     emulator.url,
     '--credentials-env',
-    '--output',
+    '--format',
     'json',
   ]);
   assert.is(result.code, 3, result.stderr);
@@ -228,7 +228,7 @@ test('plan lists each account action', async () => {
 
 test('plan reports unmanaged accounts', async () => {
   const path = await writeManifest('one.yaml', audit01);
-  const result = await plan([path, '--tenant-url', emulator.url, '--output', 'json']);
+  const result = await plan([path, '--tenant-url', emulator.url, '--format', 'json']);
   const json = JSON.parse(result.stdout) as JsonPlan;
   assert.equal(json.unmanaged.map((account) => account.accountId).sort(), ['SA-002', 'SA-LEGACY']);
   assert.is(json.changes, false);
@@ -246,7 +246,7 @@ test('plan without changes exits 0', async () => {
 
 test('plan table output', async () => {
   const path = await writeManifest('table.yaml', [ciDeployer, newBot].join('---\n'));
-  const result = await plan([path, '--tenant-url', emulator.url, '--output', 'table']);
+  const result = await plan([path, '--tenant-url', emulator.url, '--format', 'table']);
   assert.is(result.code, 3);
   assert.match(result.stdout, /default\/new-bot\s+create\s+SA-NEW\s+new-bot/);
   assert.ok(result.stdout.includes('purpose: "Old purpose" → "Deploy from CI"'), result.stdout);
@@ -259,7 +259,7 @@ test('plan markdown output', async () => {
     '  accountId: SA-MD\n  email: md@example.com\n  purpose: "<img src=x> | *bold*"\n',
   );
   const path = await writeManifest('markdown.yaml', hostile);
-  const result = await plan([path, '--tenant-url', emulator.url, '--output', 'markdown']);
+  const result = await plan([path, '--tenant-url', emulator.url, '--format', 'markdown']);
   assert.is(result.code, 3);
   assert.ok(result.stdout.startsWith('### isc-sa-operator plan for tenant `default`'));
   assert.ok(
@@ -282,7 +282,7 @@ test('plan shows schema and profile drift', async () => {
     'Drifted',
     '--identity-profile-name',
     'Missing',
-    '--output',
+    '--format',
     'json',
   ]);
   const json = JSON.parse(result.stdout) as JsonPlan;
@@ -305,7 +305,7 @@ test('plan blocks unknown attributes', async () => {
       '  accountId: SA-ODD\n  email: o@example.com\n  attributes:\n    costCenter: x\n',
     ),
   );
-  const result = await plan([path, '--tenant-url', emulator.url, '--output', 'json']);
+  const result = await plan([path, '--tenant-url', emulator.url, '--format', 'json']);
   const json = JSON.parse(result.stdout) as JsonPlan;
   assert.is(json.accounts[0]?.action, 'blocked');
   assert.ok(json.problems[0]?.includes('costCenter'));
@@ -329,7 +329,7 @@ spec:
     '  tenantRef: { name: production }\n  email: e@example.com\n',
   );
   const path = await writeManifest('tenant-file.yaml', [audit01, other].join('---\n'));
-  const result = await plan([path, '--tenant-file', tenantFile, '--output', 'json']);
+  const result = await plan([path, '--tenant-file', tenantFile, '--format', 'json']);
   const json = JSON.parse(result.stdout) as JsonPlan & { otherTenants: string[] };
   assert.is(result.code, 0, result.stderr);
   assert.equal(json.otherTenants, ['default/elsewhere (tenant production)']);
@@ -348,7 +348,7 @@ test('plan applies the policy', async () => {
     emulator.url,
     '--policy',
     policy,
-    '--output',
+    '--format',
     'json',
   ]);
   const json = JSON.parse(result.stdout) as JsonPlan;

@@ -275,7 +275,7 @@ test('exit codes of validate', async () => {
 
 test('validate reads stdin and prints JSON', async () => {
   const piped = capture(`${header}  email: nope\n`);
-  assert.is(await runValidate(['-', '--output', 'json'], piped.io), 1);
+  assert.is(await runValidate(['-', '--format', 'json'], piped.io), 1);
   const json = JSON.parse(piped.out()) as { valid: boolean; findings: Array<{ file: string }> };
   assert.is(json.valid, false);
   assert.is(json.findings[0]?.file, '<stdin>');
