@@ -19,9 +19,11 @@ Commands:
   validate   Check ServiceAccount and Tenant manifests (files, folders, - for stdin) against the
              CRDs in crds/ and an optional --policy file, without a cluster.
   plan       Show what applying manifests would change in an ISC tenant, using read-only calls.
-             Options: --tenant-url or --tenant-file, --output table|markdown|json, --policy.
+             Options: --tenant-url or --tenant-file, --base, --policy,
+             --format table|markdown|json, --output FILE.
   export     Write ServiceAccount manifests with spec.adopt: true for the accounts on a
-             tenant's source. Options: --tenant-url or --tenant-file, --out FOLDER.
+             tenant's source. Options: --tenant-url or --tenant-file, --output FILE or
+             --output-dir FOLDER.
 
 Run 'isc-sa-operator <command> --help' for a command's options.`;
 
