@@ -2,7 +2,7 @@
  * `plan` against the ISC emulator over real HTTP: each account action, tenant drift, the three
  * output formats, exit codes, and that nothing but GET requests and the token request is sent.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -140,6 +140,7 @@ async function plan(
     ISC_CLIENT_ID: credential.clientId,
     ISC_CLIENT_SECRET: credential.clientSecret,
   },
+  progress?: CommandIo['progress'],
 ) {
   let stdout = '';
   let stderr = '';
@@ -152,6 +153,7 @@ async function plan(
     },
     stdin: Readable.from(['']),
     env,
+    progress,
   };
   const code = await runPlan(args, io);
   return { code, stdout, stderr };
@@ -357,6 +359,69 @@ test('plan applies the policy', async () => {
     ['emailDomains'],
   );
   assert.is(result.code, 1);
+});
+
+test('plan writes --output file', async () => {
+  const path = await writeManifest('output.yaml', [ciDeployer, newBot].join('---\n'));
+  const file = join(folder, 'plan.md');
+  const result = await plan([
+    path,
+    '--tenant-url',
+    emulator.url,
+    '--format',
+    'markdown',
+    '--output',
+    file,
+  ]);
+  assert.is(result.code, 3, result.stderr);
+  assert.is(result.stdout, '');
+  assert.ok((await readFile(file, 'utf8')).startsWith('### isc-sa-operator plan'));
+});
+
+test('plan progress only on a TTY', async () => {
+  const path = await writeManifest('progress.yaml', audit01);
+  for (const isTTY of [true, false]) {
+    const writes: string[] = [];
+    const stream = { isTTY, write: (text: string) => writes.push(text) };
+    const result = await plan([path, '--tenant-url', emulator.url], undefined, stream);
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stderr, '');
+    if (isTTY) assert.ok(writes.includes('\rreading accounts 3/3\u001b[K'), JSON.stringify(writes));
+    else assert.equal(writes, []);
+  }
+});
+
+test('plan blocks user levels the tenant rejects', async () => {
+  const admin = serviceAccount(
+    'admin-bot',
+    '  accountId: SA-001\n  email: admin@example.com\n  purpose: Audit reports\n  adopt: true\n  attributes:\n    team: sec\n  userLevel: [ORG_ADMIN]\n',
+  );
+  const path = await writeManifest('org-admin.yaml', admin);
+  const rejected = await plan([path, '--tenant-url', emulator.url, '--format', 'json']);
+  const json = JSON.parse(rejected.stdout) as JsonPlan;
+  assert.is(json.accounts[0]?.action, 'blocked');
+  assert.ok(json.problems[0]?.includes('ORG_ADMIN'), json.problems[0]);
+  assert.is(rejected.code, 1);
+
+  const tenantFile = await writeManifest(
+    'tenant-org-admin.yaml',
+    `apiVersion: isc.sailpoint/v1alpha1
+kind: Tenant
+metadata:
+  name: default
+spec:
+  baseUrl: ${emulator.url}
+  credentialsSecretRef: { namespace: isc-system, name: isc-credentials }
+  policy: { allowedUserLevels: [ORG_ADMIN] }
+`,
+  );
+  const allowed = await plan([path, '--tenant-file', tenantFile, '--format', 'json']);
+  const allowedJson = JSON.parse(allowed.stdout) as JsonPlan & {
+    accounts: Array<{ userLevels?: { add: string[] } }>;
+  };
+  assert.is(allowedJson.accounts[0]?.action, 'adopt');
+  assert.equal(allowedJson.accounts[0]?.userLevels?.add, ['ORG_ADMIN']);
+  assert.is(allowed.code, 3, allowed.stderr);
 });
 
 test('plan exit codes for errors', async () => {

@@ -2,7 +2,7 @@
  * Offline validation of manifests against the CRDs in crds/: field paths, lines and document
  * numbers of each finding, and the exit codes of `validate`.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -268,6 +268,20 @@ test('exit codes of validate', async () => {
     assert.ok(usage.err().includes('does not exist'));
     assert.is(await runValidate(['--bogus', folder], capture().io), 2);
     assert.is(await runValidate([], capture().io), 2);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test('validate writes --output file', async () => {
+  const folder = await mkdtemp(join(tmpdir(), 'cli-validate-'));
+  try {
+    const file = join(folder, 'report.json');
+    const piped = capture(`${header}  email: a@example.com\n`);
+    assert.is(await runValidate(['-', '--format', 'json', '--output', file], piped.io), 0);
+    assert.is(piped.out(), '');
+    const json = JSON.parse(await readFile(file, 'utf8')) as { valid: boolean };
+    assert.is(json.valid, true);
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
