@@ -52,6 +52,7 @@ export async function checkManifests(
     source: 'yaml',
   }));
   report.findings.unshift(...readFindings);
+  report.notChecked.unshift(...read.notRead);
   return report;
 }
 

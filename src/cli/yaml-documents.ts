@@ -1,10 +1,11 @@
 /**
  * Reads Kubernetes manifests from files, folders and stdin as `kubectl apply -f` would: every
  * YAML document of every file, folders recursively, `-` for stdin (e.g. `helm template` output).
+ * A folder with a kustomization file is read as Kustomize reads it: only its `resources`.
  * Each document keeps its position, so a finding can name its file, line and document.
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   CST,
@@ -47,7 +48,12 @@ export interface ReadProblem {
 export interface ReadResult {
   documents: SourceDocument[];
   problems: ReadProblem[];
+  /** Parts of the input that were not read, each with the reason. */
+  notRead: string[];
 }
+
+/** File names Kustomize looks for in a folder, in its order. */
+const kustomizationNames = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 /** A path on the command line that does not exist: a usage error, not an invalid manifest. */
 export class MissingPathError extends Error {
@@ -69,7 +75,7 @@ export async function readDocuments(
   paths: readonly string[],
   stdin: Readable,
 ): Promise<ReadResult> {
-  const result: ReadResult = { documents: [], problems: [] };
+  const result: ReadResult = { documents: [], problems: [], notRead: [] };
   const visited = new Set<string>();
   for (const path of paths) {
     if (path === '-') {
@@ -99,6 +105,11 @@ async function readFolder(result: ReadResult, folder: string, visited: Set<strin
   visited.add(real);
 
   const entries = (await readdir(folder)).filter((name) => !name.startsWith('.')).sort();
+  const kustomization = kustomizationNames.find((name) => entries.includes(name));
+  if (kustomization) {
+    await readKustomization(result, folder, join(folder, kustomization), visited);
+    return;
+  }
   for (const name of entries) {
     const path = join(folder, name);
     let info: Awaited<ReturnType<typeof stat>>;
@@ -110,6 +121,58 @@ async function readFolder(result: ReadResult, folder: string, visited: Set<strin
     }
     if (info.isDirectory()) await readFolder(result, path, visited);
     else if (manifestExtensions.test(name)) await readFileInto(result, path);
+  }
+}
+
+/**
+ * Reads the files and folders a kustomization lists in `resources`. Patches, generators and
+ * remote resources are not applied, and each one is recorded in `notRead`, because the rendered
+ * objects can differ from the files.
+ */
+async function readKustomization(
+  result: ReadResult,
+  folder: string,
+  path: string,
+  visited: Set<string>,
+): Promise<void> {
+  let kustomization: unknown;
+  try {
+    const document = parseAllDocuments(await readFile(path, 'utf8'))[0];
+    kustomization = document?.toJS();
+  } catch (error) {
+    result.problems.push({ file: path, message: `cannot read: ${(error as Error).message}` });
+    return;
+  }
+  const fields =
+    kustomization !== null && typeof kustomization === 'object'
+      ? (kustomization as Record<string, unknown>)
+      : {};
+  const resources = Array.isArray(fields.resources) ? fields.resources : [];
+  for (const resource of resources) {
+    if (typeof resource !== 'string') continue;
+    if (/^[a-z][a-z0-9+.-]*:\/\/|^git@/i.test(resource)) {
+      result.notRead.push(`${path}: remote resource ${resource}`);
+      continue;
+    }
+    const target = join(folder, resource);
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(target);
+    } catch {
+      result.problems.push({ file: path, message: `resource ${resource} does not exist` });
+      continue;
+    }
+    if (info.isDirectory()) await readFolder(result, target, visited);
+    else await readFileInto(result, target);
+  }
+  const transforms = Object.keys(fields).filter(
+    (field) => !['apiVersion', 'kind', 'metadata', 'resources'].includes(field),
+  );
+  if (transforms.length > 0) {
+    result.notRead.push(
+      `${path}: ${transforms.join(', ')} not applied; validate the output of ` +
+        `\`kubectl kustomize ${relative(process.cwd(), folder) || '.'}\` (stdin: -) for the rendered objects`,
+    );
   }
 }
 

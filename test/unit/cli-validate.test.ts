@@ -2,7 +2,7 @@
  * Offline validation of manifests against the CRDs in crds/: field paths, lines and document
  * numbers of each finding, and the exit codes of `validate`.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,7 +24,7 @@ test.before(async () => {
 });
 
 function check(text: string) {
-  const read: ReadResult = { documents: [], problems: [] };
+  const read: ReadResult = { documents: [], problems: [], notRead: [] };
   parseInto(read, 'in.yaml', text);
   return { read, report: validateDocuments(read.documents, { schemas, cel }) };
 }
@@ -268,6 +268,27 @@ test('exit codes of validate', async () => {
     assert.ok(usage.err().includes('does not exist'));
     assert.is(await runValidate(['--bogus', folder], capture().io), 2);
     assert.is(await runValidate([], capture().io), 2);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test('Kustomize folder reads its resources', async () => {
+  const folder = await mkdtemp(join(tmpdir(), 'cli-kustomize-'));
+  try {
+    await mkdir(join(folder, 'accounts'));
+    await writeFile(
+      join(folder, 'kustomization.yaml'),
+      'resources:\n  - accounts\n  - https://example.com/remote.yaml\npatches:\n  - path: patch.yaml\n',
+    );
+    await writeFile(join(folder, 'accounts', 'audit01.yaml'), `${header}  email: a@example.com\n`);
+    // A patch is a partial object: read on its own it would lack spec.email.
+    await writeFile(join(folder, 'patch.yaml'), `${header}  purpose: Patched\n`);
+    const result = capture();
+    assert.is(await runValidate([folder], result.io), 0, result.out());
+    assert.ok(result.out().includes('1 ServiceAccount checked, 0 problems'), result.out());
+    assert.ok(result.out().includes('patches not applied'), result.out());
+    assert.ok(result.out().includes('remote resource https://example.com/remote.yaml'));
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
