@@ -5,18 +5,22 @@
  * problem in its conditions, and after each phase every resource must converge. The last tests scan everything the operator wrote or served (log,
  * Events, status, metrics) and the emulator's call log for the client secret and for tokens.
  */
-import { CoreV1Api } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { EmulatorFaults } from '../../src/emulator/faults.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
 import type { ServiceAccount } from '../../src/kube/types.ts';
+import { statusOf } from '../support/chart-env.ts';
 import type { OperatorProcess } from '../support/operator-process.ts';
 import {
   accountCreateTimeoutSeconds,
   accountsOnSource,
+  chartServiceAccount,
   condition,
   createResource,
   createTaskIds,
+  credentialsNamespace,
   duplicates,
   getResource,
   isConverged,
@@ -288,6 +292,23 @@ test('create failing with 503 converges after recovery', async () => {
       .length,
     1,
   );
+});
+
+test('operator runs under the chart RBAC only', async () => {
+  const operatorConfig = loadKubeConfig(env.operatorKubeconfigPath);
+  const review = await operatorConfig
+    .makeApiClient(AuthenticationV1Api)
+    .createSelfSubjectReview({ body: {} });
+  assert.is(
+    review.status?.userInfo?.username,
+    `system:serviceaccount:${credentialsNamespace}:${chartServiceAccount}`,
+  );
+  // Calls the chart does not grant fail, so the convergence above used the chart's rules.
+  const core = operatorConfig.makeApiClient(CoreV1Api);
+  assert.is(await statusOf(() => core.listNamespacedPod({ namespace })), 403, 'list pods');
+  assert.is(await statusOf(() => core.listSecretForAllNamespaces()), 403, 'list Secrets');
+  assert.is(await statusOf(() => core.listNamespace()), 403, 'list namespaces');
+  assert.ok(operator.output().includes(`"reconcileId"`), 'the operator reconciled nothing');
 });
 
 test('contract holds for every emulator response', () => {

@@ -1,9 +1,10 @@
 /**
- * Shared setup of the reliability and hostile-input tests: a local kube-apiserver, the ISC
- * emulator in this process and helpers to run the operator as a child process, to read and
- * change ServiceAccount resources, and to read what the emulator stored. Everything listens on
- * 127.0.0.1.
+ * Shared setup of the reliability and hostile-input tests: a local kube-apiserver with the
+ * chart's RBAC installed, the ISC emulator in this process and helpers to run the operator as a
+ * child process under the chart's ServiceAccount, to read and change ServiceAccount resources,
+ * and to read what the emulator stored. Everything listens on 127.0.0.1.
  */
+import { fileURLToPath } from 'node:url';
 import {
   ApiException,
   CoreV1Api,
@@ -15,7 +16,13 @@ import {
   type RunningEmulator,
   startEmulator,
 } from '../../src/emulator/server.ts';
-import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
+import {
+  ensureHelm,
+  type LocalCluster,
+  type LocalClusterOptions,
+  runHelm,
+  startLocalCluster,
+} from '../../src/envtest/index.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { installCrds } from '../../src/kube/crds.ts';
 import {
@@ -25,10 +32,14 @@ import {
   serviceAccountPlural,
   version,
 } from '../../src/kube/types.ts';
+import { writeServiceAccountKubeconfig } from './chart-env.ts';
 import { type OperatorProcess, startOperatorProcess } from './operator-process.ts';
 import { waitFor } from './wait.ts';
 
 export const credentialsNamespace = 'isc-system';
+/** ServiceAccount the chart creates for the operator, as release "isc" names it. */
+export const chartServiceAccount = 'isc-isc-sa-operator';
+const chart = fileURLToPath(new URL('../../charts/isc-sa-operator', import.meta.url));
 /** Wait before an account create without a clear response is sent again, in these tests. */
 export const accountCreateTimeoutSeconds = 20;
 
@@ -39,6 +50,11 @@ export interface ReliabilityEnv {
   customObjects: CustomObjectsApi;
   core: CoreV1Api;
   operatorClient: { clientId: string; clientSecret: string };
+  /**
+   * Kubeconfig with a token of the chart's ServiceAccount: the operator started here can do
+   * what the chart's RBAC grants and nothing else.
+   */
+  operatorKubeconfigPath: string;
   /** Every operator process started so far, including killed ones. */
   operators: OperatorProcess[];
   /** Starts one more operator process with the test's settings, `extraEnv` winning. */
@@ -46,16 +62,21 @@ export interface ReliabilityEnv {
   stop(): Promise<void>;
 }
 
-/** Starts cluster and emulator and stores the operator's credential as a Secret. */
+/**
+ * Starts cluster and emulator, installs the chart (its Deployment never runs a pod here, but
+ * its ServiceAccount and RBAC apply), and stores the operator's ISC credential as a Secret.
+ */
 export async function startReliabilityEnv(
   prefix: string,
   emulatorOptions: Omit<EmulatorOptions, 'clients'> = {},
+  clusterOptions: LocalClusterOptions = {},
 ): Promise<ReliabilityEnv> {
   const operatorClient = {
     clientId: `${prefix}-operator`,
     clientSecret: `op-secret-${crypto.randomUUID()}`,
   };
-  const cluster = await startLocalCluster();
+  const helm = await ensureHelm();
+  const cluster = await startLocalCluster(clusterOptions);
   const emulator = await startEmulator({
     asyncDelayMs: 200,
     ...emulatorOptions,
@@ -69,6 +90,15 @@ export async function startReliabilityEnv(
     namespace: credentialsNamespace,
     body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
   });
+  await runHelm(helm, ['install', 'isc', chart, '--namespace', credentialsNamespace], {
+    kubeconfigPath: cluster.kubeconfigPath,
+  });
+  const operatorKubeconfigPath = await writeServiceAccountKubeconfig(
+    kubeConfig,
+    cluster.directory,
+    credentialsNamespace,
+    chartServiceAccount,
+  );
 
   const operators: OperatorProcess[] = [];
   return {
@@ -78,10 +108,11 @@ export async function startReliabilityEnv(
     customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
     core,
     operatorClient,
+    operatorKubeconfigPath,
     operators,
     startOperator(extraEnv = {}) {
       const operator = startOperatorProcess({
-        KUBECONFIG: cluster.kubeconfigPath,
+        KUBECONFIG: operatorKubeconfigPath,
         ISC_BASE_URL: emulator.url,
         ISC_CREDENTIALS_SECRET: `${credentialsNamespace}/isc-credentials`,
         ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
