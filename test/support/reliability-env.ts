@@ -1,8 +1,8 @@
 /**
  * Shared setup of the reliability and hostile-input tests: a local kube-apiserver with the
- * chart's RBAC installed, the ISC emulator in this process and helpers to run the operator as a
- * child process under the chart's ServiceAccount, to read and change ServiceAccount resources,
- * and to read what the emulator stored. Everything listens on 127.0.0.1.
+ * chart's RBAC installed, and the ISC emulator in this process. Helpers run the operator as a
+ * child process under the chart's ServiceAccount, read and change ServiceAccount resources,
+ * and read what the emulator stored. Everything listens on 127.0.0.1.
  */
 import { fileURLToPath } from 'node:url';
 import {
