@@ -325,6 +325,9 @@ export class ServiceAccountController {
           verifiedIdentities: this.verifiedIdentities,
           allowedUserLevels: tenant.connection.allowedUserLevels,
           serviceAccountApi: (target) => this.serviceAccountApi(target, tenant.connection),
+          grantedScopes: (namespace, secretName) =>
+            this.grantedScopes(namespace, secretName, tenant.connection),
+          forgetCredential: (clientId) => this.forgetCredential(clientId),
           tenantBaseUrl: tenant.connection.client.baseUrl,
           ...(fromResync ? { lookupAccount: snapshotLookup(tenant.connection.accounts) } : {}),
           now: () => new Date(),
@@ -448,6 +451,41 @@ export class ServiceAccountController {
     );
     this.serviceAccountApis.set(fingerprint, api);
     return api;
+  }
+
+  /**
+   * Requests a new access token with the credential in a token Secret and returns its scopes;
+   * the token itself is not kept. Undefined when the Secret or one of its keys is missing.
+   */
+  private async grantedScopes(
+    namespace: string,
+    secretName: string,
+    connection: TenantConnection,
+  ): Promise<string[] | undefined> {
+    let clientId: string;
+    let clientSecret: string;
+    try {
+      clientId = await this.resources.readSecretValue(namespace, secretName, 'clientId');
+      clientSecret = await this.resources.readSecretValue(namespace, secretName, 'clientSecret');
+    } catch (error) {
+      if (error instanceof SecretUnusableError) return undefined;
+      throw error;
+    }
+    const client = new IscClient({
+      baseUrl: connection.client.baseUrl,
+      apiVersion: connection.client.apiVersion,
+      clientId,
+      clientSecret,
+      logger: this.logger.child({ component: 'isc-client', credential: 'token-check' }),
+      ...(this.metrics ? { observer: this.metrics } : {}),
+    });
+    return (await client.tokenOwner()).scopes;
+  }
+
+  private forgetCredential(clientId: string): void {
+    for (const [fingerprint, api] of this.serviceAccountApis) {
+      if (api.client.credentialId === clientId) this.serviceAccountApis.delete(fingerprint);
+    }
   }
 
   /** Records that the resource is paused; nothing else is read or written until it resumes. */

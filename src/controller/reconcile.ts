@@ -9,10 +9,9 @@ import {
   resendInviteAnnotation,
   type ServiceAccount,
   type ServiceAccountStatus,
-  type TokenStatus,
-  tokenSecretLabel,
 } from '../kube/types.ts';
 import type { TenantSetup } from './tenant.ts';
+import { ensureTokens } from './tokens.ts';
 
 export interface ReconcileDeps {
   resources: ServiceAccountResources;
@@ -36,6 +35,13 @@ export interface ReconcileDeps {
    * minting its personal access tokens; a string explains why there is none.
    */
   serviceAccountApi: (resource: ServiceAccount) => Promise<IscApi | string>;
+  /**
+   * Scopes of a new access token requested with the credential in a token Secret, or undefined
+   * when the Secret is missing.
+   */
+  grantedScopes: (namespace: string, secretName: string) => Promise<string[] | undefined>;
+  /** Drops every cached ISC client, and its access token, of the credential with this client id. */
+  forgetCredential: (clientId: string) => void;
   /** Tenant API root written into token Secrets. */
   tenantBaseUrl: string;
   /** User levels the tenant's policy lets resources request. */
@@ -74,6 +80,7 @@ export interface ReconcileResult {
     | 'invitation'
     | 'userLevelsAdded'
     | 'tokens'
+    | 'bootstrapCredentials'
   >;
   /** Kubernetes Events to record on the resource. */
   events: EventNote[];
@@ -333,140 +340,6 @@ async function ensureUserLevels(
     });
   }
   if (addedNext.join(',') !== [...added].sort().join(',')) observed.userLevelsAdded = addedNext;
-}
-
-/** How long before a PAT expires it is replaced by a new one. */
-export const tokenRotationLeadMs = 7 * 86_400_000;
-/** How long a replaced PAT keeps working, so that clients can pick up the new Secret. */
-export const tokenRetireGraceMs = 60 * 60_000;
-
-/**
- * Mints the personal access tokens in spec.tokens with the service account's own credential,
- * writes each into its Secret, rotates tokens that expire within `tokenRotationLeadMs`, and
- * revokes tokens that left the spec. Each create is recorded in status first; a restart that
- * finds such a record deletes any PAT of the pending name (its secret was lost) and mints again.
- * A rotated PAT is deleted `tokenRetireGraceMs` after its successor was written, so the Secret
- * holds a valid credential at every moment. Returns an outcome only when tokens cannot be handled.
- */
-async function ensureTokens(
-  deps: ReconcileDeps,
-  resource: ServiceAccount,
-  observed: ReconcileResult['observed'],
-  events: EventNote[],
-): Promise<Outcome | undefined> {
-  const wanted = resource.spec.tokens ?? [];
-  let tokens: TokenStatus[] = [...(resource.status?.tokens ?? [])];
-  const now = deps.now();
-  const entryOf = (name: string) => tokens.find((entry) => entry.name === name);
-  const wantedNames = new Set(wanted.map((token) => token.name));
-  const stale = tokens.filter((token) => !wantedNames.has(token.name));
-  const missing = wanted.filter((spec) => !entryOf(spec.name)?.id);
-  const due = wanted.filter((spec) => {
-    const entry = entryOf(spec.name);
-    if (!entry?.id || !entry.expiresAt || entry.previousId) return false;
-    return now.getTime() >= Date.parse(entry.expiresAt) - tokenRotationLeadMs;
-  });
-  const retiring = tokens.filter(
-    (entry) => entry.previousId && entry.retireAt && now.getTime() >= Date.parse(entry.retireAt),
-  );
-  if (stale.length + missing.length + due.length + retiring.length === 0) return undefined;
-
-  const api = await deps.serviceAccountApi(resource);
-  if (typeof api === 'string') {
-    return { kind: 'stalled', reason: 'BootstrapCredentialsMissing', message: api };
-  }
-  const namespace = resource.metadata.namespace;
-  const save = async () => {
-    const marked = await deps.resources.patchStatus(resource, { tokens });
-    resource.metadata.resourceVersion = marked.metadata.resourceVersion;
-    resource.status = { ...resource.status, tokens };
-    observed.tokens = tokens;
-  };
-  const replace = (entry: TokenStatus) => {
-    tokens = [...tokens.filter((other) => other.name !== entry.name), entry];
-  };
-
-  for (const token of stale) {
-    if (token.id) await api.deletePersonalAccessToken(token.id);
-    if (token.previousId) await api.deletePersonalAccessToken(token.previousId);
-    if (token.secretName) await deps.resources.deleteSecret(namespace, token.secretName);
-    tokens = tokens.filter((entry) => entry.name !== token.name);
-    await save();
-    events.push({
-      type: 'Normal',
-      reason: 'RevokedToken',
-      message: `revoked personal access token "${token.name}" and deleted its Secret`,
-    });
-  }
-
-  for (const entry of retiring) {
-    await api.deletePersonalAccessToken(entry.previousId!);
-    const { previousId: _previous, retireAt: _retire, ...kept } = entry;
-    replace(kept);
-    await save();
-  }
-
-  for (const spec of [...missing, ...due]) {
-    const current = entryOf(spec.name);
-    const rotating = current?.id !== undefined;
-    const rotations = (current?.rotations ?? 0) + (rotating ? 1 : 0);
-    const iscName = rotations === 0 ? spec.name : `${spec.name}-r${rotations}`;
-    if (current?.requestedAt) {
-      for (const pat of await api.listOwnPersonalAccessTokens()) {
-        if (pat.name === iscName && pat.id !== current.id)
-          await api.deletePersonalAccessToken(pat.id);
-      }
-    }
-    replace({ ...(current ?? { name: spec.name }), requestedAt: now.toISOString() });
-    await save();
-
-    const expirationDate = spec.validForDays
-      ? new Date(now.getTime() + spec.validForDays * 86_400_000).toISOString()
-      : undefined;
-    const created = await api.createPersonalAccessToken({
-      name: iscName,
-      scopes: spec.scopes,
-      accessTokenValiditySeconds: spec.accessTokenValiditySeconds,
-      expirationDate,
-    });
-    // One replace of the whole Secret, so readers see either the old or the new credential.
-    await deps.resources.writeOwnedSecret(
-      resource,
-      spec.secretName,
-      {
-        clientId: created.id,
-        clientSecret: created.secret,
-        tokenUrl: `${deps.tenantBaseUrl}/oauth/token`,
-        baseUrl: deps.tenantBaseUrl,
-      },
-      {
-        'app.kubernetes.io/managed-by': 'isc-sa-operator',
-        [tokenSecretLabel]: resource.metadata.name,
-      },
-    );
-    replace({
-      name: spec.name,
-      id: created.id,
-      iscName,
-      rotations,
-      secretName: spec.secretName,
-      createdAt: now.toISOString(),
-      ...(expirationDate ? { expiresAt: expirationDate } : {}),
-      ...(rotating
-        ? {
-            previousId: current!.id!,
-            retireAt: new Date(now.getTime() + tokenRetireGraceMs).toISOString(),
-          }
-        : {}),
-    });
-    await save();
-    events.push({
-      type: 'Normal',
-      reason: rotating ? 'RotatedToken' : 'MintedToken',
-      message: `${rotating ? 'rotated' : 'minted'} personal access token "${spec.name}" into Secret ${spec.secretName}`,
-    });
-  }
-  return undefined;
 }
 
 /** Removes the user levels the operator added, before its resource goes away. */

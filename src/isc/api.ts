@@ -264,8 +264,8 @@ export class IscApi {
   }
 
   /** Lists the personal access tokens of the caller's own identity. */
-  async listOwnPersonalAccessTokens(): Promise<Array<{ id: string; name: string }>> {
-    const { body } = await this.client.get<Array<{ id: string; name: string }>>(
+  async listOwnPersonalAccessTokens(): Promise<PersonalAccessToken[]> {
+    const { body } = await this.client.get<PersonalAccessToken[]>(
       this.client.path('personal-access-tokens'),
       { searchParams: { 'owner-id': 'me' } },
     );
@@ -283,6 +283,23 @@ export class IscApi {
       { searchParams: { 'owner-id': identityId } },
     );
     return body;
+  }
+
+  /**
+   * Replaces the scopes of one of the caller's PATs. ISC applies them to access tokens issued
+   * later, after a delay it documents as up to 20 minutes; tokens issued before keep theirs.
+   */
+  async setPersonalAccessTokenScopes(id: string, scopes: string[]): Promise<void> {
+    await this.client.request(
+      'PATCH',
+      this.client.path('personal-access-tokens', `/${encodeURIComponent(id)}`),
+      {
+        body: {
+          contentType: 'application/json-patch+json',
+          data: JSON.stringify([{ op: 'replace', path: '/scope', value: scopes }]),
+        },
+      },
+    );
   }
 
   /** Deletes a personal access token; returns false when it was already gone. */

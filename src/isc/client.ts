@@ -101,6 +101,19 @@ export class IscClient {
     });
   }
 
+  /** Client id of the credential; not a secret (ISC shows it as the PAT's id). */
+  get credentialId(): string {
+    return this.clientId;
+  }
+
+  /**
+   * Forgets the cached access token, e.g. after the credential's scopes changed: ISC keeps
+   * the scopes of tokens already issued, so only a new token can carry the new ones.
+   */
+  dropCachedToken(): void {
+    this.token = undefined;
+  }
+
   /** Callers waiting for the rate limiter. */
   get queueDepth(): number {
     return this.limiter.queueDepth;
@@ -145,6 +158,12 @@ export class IscClient {
           if (this.token?.accessToken === used.token) this.token = undefined;
           this.observer?.retry(method, path, 'unauthorized');
           continue;
+        }
+        if (error instanceof IscApiError && error.kind === 'forbidden') {
+          // The scopes of an access token are fixed when it is issued. A 403 may come from a
+          // scope that was added to the PAT since, so the next call starts with a new token;
+          // the caller decides whether and when to retry.
+          if (this.token?.accessToken === used.token) this.token = undefined;
         }
         if (!this.mayRetry(method, error) || attempt >= this.maxRetries) throw error;
 

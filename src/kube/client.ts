@@ -8,6 +8,7 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import {
   group,
@@ -174,6 +175,34 @@ export class ServiceAccountResources {
     } catch (error) {
       if (!(error instanceof ApiException && error.code === 404)) throw error;
     }
+  }
+
+  /** Reads a Secret; undefined when it does not exist. */
+  async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.core.readNamespacedSecret({ namespace, name });
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Sets keys of a Secret read by `readSecret` in one replace, guarded by the resourceVersion
+   * it was read at: a Secret changed since then fails with 409 and stays as it is. Other keys,
+   * labels and annotations are kept.
+   */
+  async updateSecretData(secret: V1Secret, values: Record<string, string>): Promise<void> {
+    const encoded = Object.fromEntries(
+      Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+    );
+    const body: V1Secret = { ...secret, data: { ...secret.data, ...encoded } };
+    delete body.stringData;
+    await this.core.replaceNamespacedSecret({
+      namespace: secret.metadata!.namespace!,
+      name: secret.metadata!.name!,
+      body,
+    });
   }
 
   async readSecretValue(namespace: string, name: string, key: string): Promise<string> {

@@ -47,7 +47,7 @@ export interface ServiceAccountSpec {
   adopt?: boolean;
   /** User levels (capabilities) the identity should have; empty means the basic level. */
   userLevel?: string[];
-  bootstrapCredentialsSecretRef?: { name: string };
+  bootstrapCredentialsSecretRef?: { name: string; rotation?: BootstrapRotationSpec };
   tokens?: TokenSpec[];
   /** Send ISC's invitation mail once the identity exists (default true). */
   invite?: boolean;
@@ -55,12 +55,26 @@ export interface ServiceAccountSpec {
   managementPolicy?: 'Full' | 'ObserveOnly';
 }
 
-export interface TokenSpec {
+/** When a PAT with an expiry is replaced, and how long the replaced one keeps working. */
+export interface RotationSettings {
+  /** Hours before expiry at which a new PAT replaces the current one (default 168). */
+  rotateBeforeExpiryHours?: number;
+  /** Minutes the replaced PAT keeps working after the Secret holds its successor (default 60). */
+  rotationGracePeriodMinutes?: number;
+}
+
+export interface TokenSpec extends RotationSettings {
   name: string;
   scopes?: string[];
   accessTokenValiditySeconds?: number;
   validForDays?: number;
   secretName: string;
+}
+
+/** Opt-in rotation of the bootstrap credential by the operator, with the credential itself. */
+export interface BootstrapRotationSpec extends RotationSettings {
+  /** Days until each PAT the operator writes into the bootstrap Secret expires. */
+  validForDays: number;
 }
 
 export interface TokenStatus {
@@ -76,6 +90,31 @@ export interface TokenStatus {
   createdAt?: string;
   expiresAt?: string;
   requestedAt?: string;
+  /** Scopes last applied to the PAT, sorted; `sp:scopes:all` when the spec lists none. */
+  scopes?: string[];
+  /** When the scopes were changed, until a new access token of the PAT carries them. */
+  scopesChangedAt?: string;
+}
+
+/** The bootstrap credential as the operator rotates it (spec.bootstrapCredentialsSecretRef). */
+export interface BootstrapCredentialStatus {
+  /** PAT the operator wrote into the bootstrap Secret; another client id there is not its own. */
+  id?: string;
+  iscName?: string;
+  rotations?: number;
+  expiresAt?: string;
+  /** PAT replaced by the last rotation, deleted at `retireAt`. */
+  previousId?: string;
+  retireAt?: string;
+  /** A rotation in flight: recorded before the PAT is created, cleared once status holds it. */
+  rotation?: {
+    requestedAt: string;
+    /** ISC name of the PAT being created. */
+    iscName: string;
+    /** Client id the bootstrap Secret held when the rotation started. */
+    replacing: string;
+    expiresAt: string;
+  };
 }
 
 /** Label on Secrets the operator writes, naming the ServiceAccount they belong to. */
@@ -87,6 +126,7 @@ export interface ServiceAccountStatus {
   accountId?: string;
   identityId?: string;
   tokens?: TokenStatus[];
+  bootstrapCredentials?: BootstrapCredentialStatus | null;
   /** User levels the operator added to the identity. */
   userLevelsAdded?: string[];
   invitation?: {

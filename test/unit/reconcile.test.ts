@@ -42,6 +42,12 @@ function deps(
     capabilities?: string[];
     withBootstrap?: boolean;
     now?: string;
+    /** PATs the service account's own list returns. */
+    ownTokens?: Array<{ id: string; name: string; scope?: string[] | null }>;
+    /** Scopes a new access token of a token Secret's credential carries. */
+    grantedScopes?: string[];
+    /** Client id in the bootstrap Secret. */
+    bootstrapClientId?: string;
   } = {},
 ): ReconcileDeps {
   const source = { id: 'source-1', name: 'Service Accounts' };
@@ -68,6 +74,18 @@ function deps(
       },
       deleteSecret: async (_namespace: string, name: string) => {
         recorder.calls.push(`delete-secret:${name}`);
+      },
+      readSecret: async (_namespace: string, name: string) => ({
+        metadata: { name, namespace: 'default', resourceVersion: '7' },
+        data: {},
+      }),
+      updateSecretData: async (
+        secret: { metadata: { name: string; resourceVersion: string } },
+        values: Record<string, string>,
+      ) => {
+        recorder.calls.push(
+          `update-secret:${secret.metadata.name}@${secret.metadata.resourceVersion}=${values.clientId}`,
+        );
       },
       setFinalizers: async () => {
         recorder.calls.push('setFinalizers');
@@ -127,13 +145,30 @@ function deps(
               recorder.calls.push(`mint:${input.name}`);
               return { id: `pat-${input.name}`, secret: 'not-a-real-secret' };
             },
-            listOwnPersonalAccessTokens: async () => [],
+            listOwnPersonalAccessTokens: async () => {
+              recorder.calls.push('list-pats');
+              const revoked = recorder.calls.filter((call) => call.startsWith('revoke:'));
+              return (options.ownTokens ?? []).filter(
+                (pat) => !revoked.includes(`revoke:${pat.id}`),
+              );
+            },
             deletePersonalAccessToken: async (id: string) => {
               recorder.calls.push(`revoke:${id}`);
               return true;
             },
+            setPersonalAccessTokenScopes: async (id: string, scopes: string[]) => {
+              recorder.calls.push(`scopes:${id}=${scopes.join('+')}`);
+            },
+            client: { credentialId: options.bootstrapClientId ?? 'boot-1' },
           } as unknown as ReconcileDeps['api'])
         : 'no bootstrap credentials in unit tests',
+    grantedScopes: async (_namespace: string, secretName: string) => {
+      recorder.calls.push(`check:${secretName}`);
+      return options.grantedScopes;
+    },
+    forgetCredential: (clientId: string) => {
+      recorder.calls.push(`forget:${clientId}`);
+    },
     tenantBaseUrl: 'https://acme.api.identitynow.com',
     now: () => new Date(options.now ?? '2026-01-01T01:00:00Z'),
   };
@@ -347,7 +382,9 @@ test('token is rotated before expiry', async () => {
     name: 'reporting',
     id: 'pat-reporting',
     secretName: 'audit01-reporting',
+    createdAt: '2026-01-01T01:00:00.000Z',
     expiresAt: '2026-01-31T01:00:00.000Z',
+    scopes: ['sp:scopes:all'],
   };
   const spec = { ...resource().spec, invite: false, tokens: [tokenSpec] };
   // Eight days before expiry nothing happens; six days before, the token is rotated.
@@ -405,6 +442,374 @@ test('removed token is revoked', async () => {
   assert.ok(recorder.calls.includes('revoke:pat-reporting'));
   assert.ok(recorder.calls.includes('delete-secret:audit01-reporting'));
   assert.equal(observed.tokens, []);
+});
+
+const mintedToken = {
+  name: 'reporting',
+  id: 'pat-reporting',
+  iscName: 'reporting',
+  secretName: 'audit01-reporting',
+  createdAt: '2026-01-01T01:00:00.000Z',
+  expiresAt: '2026-01-31T01:00:00.000Z',
+  scopes: ['idn:accounts:read'],
+};
+
+test('rotation lead time is configurable', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    tokens: [{ ...tokenSpec, scopes: ['idn:accounts:read'], rotateBeforeExpiryHours: 48 }],
+  };
+  const status = { accountOwned: true, tokens: [mintedToken] };
+  // Three days before expiry the default lead (7 days) would rotate; 48 hours does not yet.
+  const early = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    now: '2026-01-28T01:00:00Z',
+  });
+  await reconcileServiceAccount(early, resource({ spec, status }));
+  assert.not.ok(
+    recorder.calls.some((call) => call.startsWith('mint:')),
+    recorder.calls.join(' '),
+  );
+
+  const late = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    now: '2026-01-29T02:00:00Z',
+  });
+  await reconcileServiceAccount(late, resource({ spec, status }));
+  assert.ok(recorder.calls.includes('mint:reporting-r1'), recorder.calls.join(' '));
+});
+
+test('grace period is configurable', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    tokens: [{ ...tokenSpec, scopes: ['idn:accounts:read'], rotationGracePeriodMinutes: 5 }],
+  };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    now: '2026-01-29T00:00:00Z',
+  });
+  const { observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, tokens: [mintedToken] } }),
+  );
+  assert.is(observed.tokens?.[0]?.retireAt, '2026-01-29T00:05:00.000Z');
+});
+
+test('short-lived token is not rotated at once', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  // A 2-day PAT with the default 7-day lead rotates at half its life, not on every reconcile.
+  const spec = { ...resource().spec, invite: false, tokens: [{ ...tokenSpec, validForDays: 2 }] };
+  const fresh = {
+    ...mintedToken,
+    scopes: ['sp:scopes:all'],
+    createdAt: '2026-01-01T00:00:00.000Z',
+    expiresAt: '2026-01-03T00:00:00.000Z',
+  };
+  const context = deps(recorder, { account: account(current), withBootstrap: true });
+  await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, tokens: [fresh] } }),
+  );
+  assert.equal(recorder.calls, ['findAccount']);
+});
+
+test('scope change patches the existing PAT', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    tokens: [{ ...tokenSpec, scopes: ['idn:sources:read', 'idn:accounts:read'] }],
+  };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    grantedScopes: ['idn:accounts:read'],
+  });
+  const { outcome, observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, tokens: [mintedToken] } }),
+  );
+  assert.ok(
+    recorder.calls.includes('scopes:pat-reporting=idn:accounts:read+idn:sources:read'),
+    recorder.calls.join(' '),
+  );
+  assert.ok(recorder.calls.includes('forget:pat-reporting'), 'cached client kept');
+  assert.not.ok(
+    recorder.calls.some((call) => call.startsWith('mint:')),
+    'a new PAT was minted',
+  );
+  assert.not.ok(
+    recorder.calls.some((call) => call.startsWith('secret:')),
+    'Secret rewritten',
+  );
+  assert.is(observed.tokens?.[0]?.id, 'pat-reporting');
+  assert.equal(observed.tokens?.[0]?.scopes, ['idn:accounts:read', 'idn:sources:read']);
+  assert.is(observed.tokens?.[0]?.scopesChangedAt, '2026-01-01T01:00:00.000Z');
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForTokenScopes');
+});
+
+test('applied scopes end the wait', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const scopes = ['idn:accounts:read', 'idn:sources:read'];
+  const spec = { ...resource().spec, invite: false, tokens: [{ ...tokenSpec, scopes }] };
+  const changed = { ...mintedToken, scopes, scopesChangedAt: '2026-01-01T00:55:00.000Z' };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    grantedScopes: ['idn:sources:read', 'idn:accounts:read'],
+  });
+  const { outcome, observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, tokens: [changed] } }),
+  );
+  assert.is(outcome.kind, 'ready');
+  assert.is(observed.tokens?.[0]?.scopesChangedAt, undefined);
+  assert.not.ok(
+    recorder.calls.some((call) => call.startsWith('scopes:')),
+    'patched again',
+  );
+});
+
+test('scopes not applied in time stall', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const scopes = ['idn:accounts:read', 'idn:sources:read'];
+  const spec = { ...resource().spec, invite: false, tokens: [{ ...tokenSpec, scopes }] };
+  const changed = { ...mintedToken, scopes, scopesChangedAt: '2026-01-01T00:20:00.000Z' };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    grantedScopes: ['idn:accounts:read'],
+  });
+  const { outcome } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, tokens: [changed] } }),
+  );
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'TokenScopesNotApplied');
+});
+
+test('unrecorded scopes are read from ISC', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const { scopes: _scopes, ...legacy } = mintedToken;
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    tokens: [{ ...tokenSpec, scopes: ['idn:accounts:read'] }],
+  };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    ownTokens: [{ id: 'pat-reporting', name: 'reporting', scope: ['idn:accounts:read'] }],
+  });
+  const { outcome, observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, tokens: [legacy] } }),
+  );
+  assert.is(outcome.kind, 'ready');
+  assert.not.ok(
+    recorder.calls.some((call) => call.startsWith('scopes:')),
+    'patched needlessly',
+  );
+  assert.equal(observed.tokens?.[0]?.scopes, ['idn:accounts:read']);
+});
+
+const rotatingBootstrap = {
+  name: 'audit01-bootstrap',
+  rotation: { validForDays: 30, rotateBeforeExpiryHours: 72, rotationGracePeriodMinutes: 30 },
+};
+
+test('bootstrap rotation replaces a hand-made PAT', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    bootstrapCredentialsSecretRef: rotatingBootstrap,
+  };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-1',
+    ownTokens: [
+      { id: 'boot-1', name: 'made-by-hand', scope: ['sp:my-personal-access-tokens:manage'] },
+    ],
+  });
+  const { observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true } }),
+  );
+  // The intent is in status before the PAT exists.
+  const intent = recorder.statusPatches.find((patch) => patch.bootstrapCredentials?.rotation);
+  assert.is(intent?.bootstrapCredentials?.rotation?.replacing, 'boot-1');
+  assert.is(intent?.bootstrapCredentials?.rotation?.iscName, 'bootstrap-r1');
+  const order = recorder.calls.filter((call) => /^(mint|update-secret|revoke)/.test(call));
+  assert.equal(order, ['mint:bootstrap-r1', 'update-secret:audit01-bootstrap@7=pat-bootstrap-r1']);
+  assert.ok(recorder.calls.includes('forget:boot-1'));
+  const state = observed.bootstrapCredentials;
+  assert.is(state?.id, 'pat-bootstrap-r1');
+  assert.is(state?.previousId, 'boot-1');
+  assert.is(state?.retireAt, '2026-01-01T01:30:00.000Z');
+  assert.is(state?.expiresAt, '2026-01-31T01:00:00.000Z');
+  assert.is(state?.rotation, undefined);
+});
+
+test('bootstrap rotation waits until due', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    bootstrapCredentialsSecretRef: rotatingBootstrap,
+  };
+  const own = {
+    id: 'boot-2',
+    iscName: 'bootstrap-r1',
+    rotations: 1,
+    expiresAt: '2026-01-31T01:00:00.000Z',
+  };
+  const early = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-2',
+    now: '2026-01-27T01:00:00Z',
+  });
+  await reconcileServiceAccount(
+    early,
+    resource({ spec, status: { accountOwned: true, bootstrapCredentials: own } }),
+  );
+  assert.equal(recorder.calls, ['findAccount']);
+
+  const late = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-2',
+    now: '2026-01-28T02:00:00Z',
+  });
+  await reconcileServiceAccount(
+    late,
+    resource({ spec, status: { accountOwned: true, bootstrapCredentials: own } }),
+  );
+  assert.ok(recorder.calls.includes('mint:bootstrap-r2'), recorder.calls.join(' '));
+});
+
+test('bootstrap PAT is retired after the grace period', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    bootstrapCredentialsSecretRef: rotatingBootstrap,
+  };
+  const rotated = {
+    id: 'boot-2',
+    iscName: 'bootstrap-r1',
+    rotations: 1,
+    expiresAt: '2026-01-31T01:00:00.000Z',
+    previousId: 'boot-1',
+    retireAt: '2026-01-01T01:30:00.000Z',
+  };
+  const during = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-2',
+  });
+  await reconcileServiceAccount(
+    during,
+    resource({ spec, status: { accountOwned: true, bootstrapCredentials: rotated } }),
+  );
+  assert.not.ok(recorder.calls.includes('revoke:boot-1'), 'revoked within the grace period');
+
+  const after = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-2',
+    now: '2026-01-01T01:31:00Z',
+  });
+  const { observed } = await reconcileServiceAccount(
+    after,
+    resource({ spec, status: { accountOwned: true, bootstrapCredentials: rotated } }),
+  );
+  assert.ok(recorder.calls.includes('revoke:boot-1'), recorder.calls.join(' '));
+  assert.is(observed.bootstrapCredentials?.previousId, undefined);
+  assert.not.ok(
+    recorder.calls.some((call) => call.startsWith('mint:')),
+    'rotated again',
+  );
+});
+
+const interrupted = {
+  rotation: {
+    requestedAt: '2026-01-01T00:59:00.000Z',
+    iscName: 'bootstrap-r1',
+    replacing: 'boot-1',
+    expiresAt: '2026-01-31T00:59:00.000Z',
+  },
+};
+
+test('restart after create undoes the rotation', async () => {
+  // Killed after the PAT was created, before the Secret was written: its secret is lost.
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    bootstrapCredentialsSecretRef: rotatingBootstrap,
+  };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-1',
+    ownTokens: [
+      { id: 'boot-1', name: 'made-by-hand' },
+      { id: 'lost-1', name: 'bootstrap-r1' },
+    ],
+  });
+  const { observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, bootstrapCredentials: interrupted } }),
+  );
+  const order = recorder.calls.filter((call) => /^(mint|update-secret|revoke)/.test(call));
+  assert.equal(order, [
+    'revoke:lost-1',
+    'mint:bootstrap-r1',
+    'update-secret:audit01-bootstrap@7=pat-bootstrap-r1',
+  ]);
+  assert.is(observed.bootstrapCredentials?.id, 'pat-bootstrap-r1');
+  assert.is(observed.bootstrapCredentials?.previousId, 'boot-1');
+});
+
+test('restart after Secret write finishes the rotation', async () => {
+  // Killed after the Secret was written, before status recorded the new PAT.
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const spec = {
+    ...resource().spec,
+    invite: false,
+    bootstrapCredentialsSecretRef: rotatingBootstrap,
+  };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-new',
+    ownTokens: [
+      { id: 'boot-1', name: 'made-by-hand' },
+      { id: 'boot-new', name: 'bootstrap-r1' },
+    ],
+  });
+  const { observed } = await reconcileServiceAccount(
+    context,
+    resource({ spec, status: { accountOwned: true, bootstrapCredentials: interrupted } }),
+  );
+  assert.not.ok(
+    recorder.calls.some((call) => /^(mint|update-secret|revoke)/.test(call)),
+    recorder.calls.join(' '),
+  );
+  const state = observed.bootstrapCredentials;
+  assert.is(state?.id, 'boot-new');
+  assert.is(state?.previousId, 'boot-1');
+  assert.is(state?.rotations, 1);
+  assert.is(state?.rotation, undefined);
 });
 
 test('tokens without bootstrap credentials stall', async () => {
