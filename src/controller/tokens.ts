@@ -58,9 +58,9 @@ function sameScopes(a: readonly string[] | null | undefined, b: readonly string[
 /**
  * Mints the PATs in spec.tokens with the service account's own credential, writes each into
  * its Secret, applies scope changes to the existing PAT, rotates PATs that expire within their
- * lead time, and revokes PATs that left the spec. Each create is recorded in status first; a
- * restart that finds such a record deletes any PAT of the pending name (its secret was lost)
- * and mints again. A rotated PAT is deleted after its grace period, so the Secret holds a valid
+ * lead time, and revokes PATs that left the spec. Each create is recorded in status first. A
+ * restart that finds such a record deletes any PAT of the pending name, because its secret was
+ * lost, and mints again. A rotated PAT is deleted after its grace period, so the Secret holds a valid
  * credential at every moment. Returns an outcome only when tokens keep the resource from Ready.
  */
 export async function ensureTokens(
@@ -173,7 +173,7 @@ async function applyScopes(
     }
   }
   await api.setPersonalAccessTokenScopes(entry.id!, scopes);
-  // A client of the operator that holds an access token of this PAT must fetch a new one.
+  // A cached client of the operator with an access token of this PAT must fetch a new one.
   deps.forgetCredential(entry.id!);
   replace({ ...entry, scopes, scopesChangedAt: deps.now().toISOString() });
   await save();
@@ -313,9 +313,9 @@ async function mintToken(
 /**
  * Rotates the bootstrap credential with itself when spec.bootstrapCredentialsSecretRef.rotation
  * is set: a PAT the operator did not write (the one a person created) is replaced at once, its
- * own PATs before they expire. The intent is recorded in status before the PAT is created and
- * the Secret is replaced guarded by the resourceVersion it was read at, so a restart at any
- * point finishes or undoes the rotation without losing the credential or leaving a PAT behind.
+ * own PATs before they expire. The intent is recorded in status before the PAT is created,
+ * and the Secret is replaced only if its resourceVersion is still the one read. So a restart at
+ * any point finishes or undoes the rotation, and no credential is lost or PAT left behind.
  * Returns ISC access with the new credential when it rotated, else undefined.
  */
 async function ensureBootstrapRotation(
@@ -331,7 +331,10 @@ async function ensureBootstrapRotation(
   const now = deps.now();
   let state: BootstrapCredentialStatus = { ...(resource.status?.bootstrapCredentials ?? {}) };
   const save = async () => {
-    const marked = await deps.resources.patchStatus(resource, { bootstrapCredentials: state });
+    // A merge patch keeps fields it does not name, so fields that were removed are sent as null.
+    const removed = Object.fromEntries(bootstrapStatusFields.map((field) => [field, null]));
+    const patch = { ...removed, ...state } as BootstrapCredentialStatus;
+    const marked = await deps.resources.patchStatus(resource, { bootstrapCredentials: patch });
     resource.metadata.resourceVersion = marked.metadata.resourceVersion;
     resource.status = { ...resource.status, bootstrapCredentials: state };
     observed.bootstrapCredentials = state;
@@ -340,8 +343,8 @@ async function ensureBootstrapRotation(
   const currentId = api.client.credentialId;
 
   if (state.rotation) {
-    // A rotation was interrupted. If the Secret holds the PAT it created, only the status
-    // record is missing; otherwise the new PAT's secret is lost, so the PAT goes.
+    // A rotation was interrupted. If the Secret contains the PAT it created, only the status
+    // record is missing. Otherwise the new PAT's secret is lost, so the PAT is deleted.
     const pending = state.rotation;
     const listed = await api.listOwnPersonalAccessTokens();
     const written =
@@ -405,8 +408,8 @@ async function ensureBootstrapRotation(
     accessTokenValiditySeconds: undefined,
     expirationDate: pending.expiresAt,
   });
-  // A conflict here means someone changed the Secret since it was read; the next reconcile
-  // finds the recorded rotation, deletes the new PAT and starts over.
+  // A conflict here means someone changed the Secret since it was read. The next reconcile
+  // then finds the recorded rotation, deletes the new PAT and starts over.
   await deps.resources.updateSecretData(secret, {
     clientId: created.id,
     clientSecret: created.secret,
@@ -422,6 +425,16 @@ async function ensureBootstrapRotation(
   const next = await deps.serviceAccountApi(resource);
   return typeof next === 'string' ? undefined : next;
 }
+
+const bootstrapStatusFields: ReadonlyArray<keyof BootstrapCredentialStatus> = [
+  'id',
+  'iscName',
+  'rotations',
+  'expiresAt',
+  'previousId',
+  'retireAt',
+  'rotation',
+];
 
 function finishedRotation(
   state: BootstrapCredentialStatus,

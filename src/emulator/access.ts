@@ -63,6 +63,7 @@ export function seedPersonalAccessToken(
 ): PersonalAccessTokenRecord {
   const record = { ...token, created: nowIso(), lastUsed: null };
   state.personalAccessTokens.set(record.id, record);
+  state.issuedClientSecrets.add(record.secret);
   return record;
 }
 

@@ -22,6 +22,8 @@ export interface AdminContext {
   metrics: EmulatorMetrics;
   rateLimitCounts: () => RateLimitCount[];
   clock: TenantClock;
+  /** Every access token issued so far. */
+  issuedAccessTokens: () => readonly string[];
 }
 
 const registrationPath = /^\/__admin\/identities\/([^/]+)\/register$/;
@@ -120,6 +122,13 @@ export async function handleAdminRequest(
   }
   if (key === 'GET /__admin/rate-limit') {
     send(response, 200, context.rateLimitCounts());
+    return;
+  }
+  if (key === 'GET /__admin/issued-secrets') {
+    send(response, 200, {
+      clientSecrets: [...state.issuedClientSecrets],
+      accessTokens: context.issuedAccessTokens(),
+    });
     return;
   }
   if (key === 'GET /__admin/clock') {

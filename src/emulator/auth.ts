@@ -66,6 +66,8 @@ export class TokenAuthority {
   readonly #tenant: TenantInfo;
   readonly #resolveClient: (clientId: string) => ResolvedClient | undefined;
   readonly #now: () => number;
+  /** Every access token issued so far, for the admin endpoint that tests scan for leaks. */
+  readonly issuedAccessTokens: string[] = [];
 
   constructor(options: {
     tenant: TenantInfo;
@@ -121,8 +123,10 @@ export class TokenAuthority {
       key: this.#privateKey,
       dsaEncoding: 'ieee-p1363',
     }).toString('base64url');
+    const accessToken = `${signingInput}.${signature}`;
+    this.issuedAccessTokens.push(accessToken);
     return {
-      access_token: `${signingInput}.${signature}`,
+      access_token: accessToken,
       token_type: 'bearer',
       expires_in: ttlSeconds,
       scope: scope.join(' '),

@@ -69,7 +69,10 @@ export function restoreState(state: TenantState, file: StateFile): void {
   for (const account of file.accounts) state.accounts.set(account.id, account);
   for (const profile of file.identityProfiles) state.identityProfiles.set(profile.id, profile);
   for (const record of file.identities) state.identities.set(record.identity.id, record);
-  for (const token of file.personalAccessTokens) state.personalAccessTokens.set(token.id, token);
+  for (const token of file.personalAccessTokens) {
+    state.personalAccessTokens.set(token.id, token);
+    state.issuedClientSecrets.add(token.secret);
+  }
   for (const task of file.tasks) {
     if (task.completed === null) {
       task.completionStatus = 'ERROR';

@@ -446,6 +446,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         faults,
         metrics,
         rateLimitCounts: () => rateLimiter?.counts() ?? [],
+        issuedAccessTokens: () => authority.issuedAccessTokens,
         clock,
       });
       return;

@@ -85,6 +85,8 @@ export class TenantState {
   readonly tasks = new Map<string, TaskStatusDto>();
   /** Personal access tokens by id (the OAuth client id); see access.ts. */
   readonly personalAccessTokens = new Map<string, PersonalAccessTokenRecord>();
+  /** Secret of every PAT ever stored, deleted ones included, for leak scans in tests. */
+  readonly issuedClientSecrets = new Set<string>();
   readonly clock: TenantClock;
   readonly patScopeDelayMs: number;
 

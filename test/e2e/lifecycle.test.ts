@@ -39,6 +39,7 @@ import {
 } from '../../src/kube/types.ts';
 import { computeKstatus } from '../support/kstatus.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
 
 const operatorClient = {
@@ -663,6 +664,17 @@ test('failover creates no duplicate accounts', async () => {
   );
   assert.equal(duplicates, []);
   assert.is(nativeIdentities.filter((nativeIdentity) => nativeIdentity === 'LC-201').length, 1);
+});
+
+test('logs, Events and status hold no issued secret', async () => {
+  const scan = await scanForIssuedSecrets({
+    emulatorUrl: emulator.url,
+    kubeConfig,
+    operatorLogs: replicas.map((replica) => replica.output()),
+  });
+  assert.ok(scan.scanned.secrets > 2, `only ${scan.scanned.secrets} issued secrets`);
+  assert.ok(scan.scanned.events > 0, 'no Event to scan');
+  assert.equal(scan.findings, []);
 });
 
 test('contract holds for every emulator response', () => {

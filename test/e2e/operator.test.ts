@@ -29,6 +29,7 @@ import {
   version,
 } from '../../src/kube/types.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
 
 const operatorClient = { clientId: 'e2e-operator', clientSecret: `op-${crypto.randomUUID()}` };
@@ -724,6 +725,17 @@ test('operator log has no secret and one resource per line', () => {
     assert.type(line.namespace, 'string');
     assert.type(line.name, 'string');
   }
+});
+
+test('logs, Events and status hold no issued secret', async () => {
+  const scan = await scanForIssuedSecrets({
+    emulatorUrl: emulator.url,
+    kubeConfig,
+    operatorLogs: [operator.output()],
+  });
+  assert.ok(scan.scanned.secrets > 3, `only ${scan.scanned.secrets} issued secrets`);
+  assert.ok(scan.scanned.events > 0, 'no Event to scan');
+  assert.equal(scan.findings, []);
 });
 
 test('contract holds for every emulator response', () => {

@@ -26,6 +26,7 @@ import {
   version,
 } from '../../src/kube/types.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
 
 const production = { clientId: 'prod-operator', clientSecret: `p-${crypto.randomUUID()}` };
@@ -302,6 +303,18 @@ test('operator log has no tenant secret', () => {
   const output = operator.output();
   for (const credential of [production, sandbox, helpdesk, narrow]) {
     assert.not.ok(output.includes(credential.clientSecret), `${credential.clientId} secret logged`);
+  }
+});
+
+test('logs, Events and status hold no issued secret', async () => {
+  for (const tenant of [productionTenant, sandboxTenant]) {
+    const scan = await scanForIssuedSecrets({
+      emulatorUrl: tenant.url,
+      kubeConfig,
+      operatorLogs: [operator.output()],
+    });
+    assert.ok(scan.scanned.secrets > 0, `no secret issued by ${tenant.url}`);
+    assert.equal(scan.findings, []);
   }
 });
 

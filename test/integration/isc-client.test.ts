@@ -211,6 +211,36 @@ test('per-service paths reach the same tenant', async () => {
   assert.ok(paths.includes(`/sources/v1/${source!.id}/schemas`), `paths: ${paths.join(', ')}`);
 });
 
+test('403 drops the cached access token', async () => {
+  const admin = makeApi();
+  const pat = await admin.createPersonalAccessToken({
+    name: `scoped-${crypto.randomUUID()}`,
+    scopes: ['idn:sources:read'],
+    accessTokenValiditySeconds: undefined,
+    expirationDate: undefined,
+  });
+  const scoped = new IscApi(
+    new IscClient({
+      baseUrl: emulator.url,
+      clientId: pat.id,
+      clientSecret: pat.secret,
+      rateLimit: 1_000,
+      logger,
+    }),
+  );
+  try {
+    await scoped.findAccount('source-1', 'SA-1');
+    assert.unreachable('a token without idn:accounts:read listed accounts');
+  } catch (error) {
+    assert.instance(error, IscApiError);
+    assert.is((error as IscApiError).kind, 'forbidden');
+  }
+  // A person adds the scope; only an access token issued after that carries it.
+  await admin.setPersonalAccessTokenScopes(pat.id, ['idn:accounts:read', 'idn:sources:read']);
+  assert.is(await scoped.findAccount('source-1', 'SA-1'), undefined);
+  await admin.deletePersonalAccessToken(pat.id);
+});
+
 test('client log holds no secret or token', () => {
   assert.ok(logText.length > 0, 'the client logged nothing');
   assert.not.ok(logText.includes(credential.clientSecret), 'client secret in the log');

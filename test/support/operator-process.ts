@@ -11,9 +11,15 @@ export interface OperatorProcess {
 
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-/** Starts `isc-sa-operator run` as a separate process, the way a Deployment runs it. */
-export function startOperatorProcess(env: Record<string, string>): OperatorProcess {
-  const child = spawn(process.execPath, [cli, 'run'], {
+/**
+ * Starts `isc-sa-operator run` as a separate process, the way a Deployment runs it.
+ * `nodeOptions` go to Node before the script, e.g. `--import` of a test-only preload.
+ */
+export function startOperatorProcess(
+  env: Record<string, string>,
+  nodeOptions: string[] = [],
+): OperatorProcess {
+  const child = spawn(process.execPath, [...nodeOptions, cli, 'run'], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -656,6 +656,9 @@ test('bootstrap rotation replaces a hand-made PAT', async () => {
   assert.is(state?.retireAt, '2026-01-01T01:30:00.000Z');
   assert.is(state?.expiresAt, '2026-01-31T01:00:00.000Z');
   assert.is(state?.rotation, undefined);
+  // A merge patch removes a field only when it is sent as null.
+  const last = recorder.statusPatches.at(-1)?.bootstrapCredentials;
+  assert.is(last?.rotation, null);
 });
 
 test('bootstrap rotation waits until due', async () => {
