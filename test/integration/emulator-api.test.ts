@@ -1348,6 +1348,26 @@ test('invitation expires after seven days', async () => {
   assert.is(registered.body.identityStatus, 'ACTIVE');
 });
 
+test('admin lists issued secrets and tokens', async () => {
+  const minted = await send<PatBody & { secret: string }>('POST', '/v2025/personal-access-tokens', {
+    body: { name: `listed-${Date.now()}`, userAwareTokenNeverExpires: true },
+  });
+  assert.is(minted.status, 200);
+  const token = await requestToken(minted.body.id, minted.body.secret);
+  assert.is(token.status, 200);
+  assert.is((await send('DELETE', `/v2025/personal-access-tokens/${minted.body.id}`)).status, 204);
+
+  const issued = await admin<{ clientSecrets: string[]; accessTokens: string[] }>(
+    'GET',
+    'issued-secrets',
+  );
+  assert.is(issued.status, 200);
+  assert.ok(issued.body.clientSecrets.includes(minted.body.secret), 'deleted PAT secret missing');
+  assert.ok(issued.body.accessTokens.includes(token.body.access_token), 'access token missing');
+  const state = JSON.stringify((await admin('GET', 'state')).body);
+  assert.not.ok(state.includes(minted.body.secret), 'the state shows a PAT secret');
+});
+
 test('admin clock rejects invalid moves', async () => {
   const clock = await admin<{ now: string }>('GET', 'clock');
   assert.is(clock.status, 200);
