@@ -4,7 +4,7 @@
  * (status.userLevelsAdded, status.tokens), so the plan works from the files, the files of the
  * base revision when given, and what ISC lists for the identity.
  */
-import { tokenRotationLeadMs } from '../controller/reconcile.ts';
+import { rotationLeadMs } from '../controller/tokens.ts';
 import type { IscApi } from '../isc/api.ts';
 import { IscApiError } from '../isc/errors.ts';
 import type { PersonalAccessToken } from '../isc/types.ts';
@@ -98,6 +98,11 @@ function patsOfToken(name: string, pats: readonly PersonalAccessToken[]): Person
   return pats.filter((pat) => rotation(pat) >= 0).sort((a, b) => rotation(b) - rotation(a));
 }
 
+function formatLead(leadMs: number): string {
+  const hours = leadMs / 3_600_000;
+  return hours % 24 === 0 ? `${hours / 24} days` : `${Math.round(hours * 10) / 10} hours`;
+}
+
 /**
  * Plans the tokens of one resource. `pats` is undefined when the identity does not exist yet
  * or its PATs could not be listed; `now` decides which PATs are within the rotation lead time.
@@ -139,12 +144,16 @@ export function planTokens(
       expirationDate: newest.expirationDate ?? null,
     };
     const expires = pat.expirationDate === null ? undefined : Date.parse(pat.expirationDate);
-    if (expires !== undefined && now.getTime() >= expires - tokenRotationLeadMs) {
+    // The lead time is capped at half the PAT's validity, which needs its creation time.
+    const validForMs =
+      expires !== undefined && newest.created ? expires - Date.parse(newest.created) : Infinity;
+    const leadMs = rotationLeadMs(token, validForMs);
+    if (expires !== undefined && now.getTime() >= expires - leadMs) {
       plans.push({
         name: token.name,
         action: 'rotate',
         pat,
-        detail: `PAT ${pat.name} expires ${pat.expirationDate}, within the rotation lead time of ${tokenRotationLeadMs / 86_400_000} days`,
+        detail: `PAT ${pat.name} expires ${pat.expirationDate}, within the rotation lead time of ${formatLead(leadMs)}`,
       });
       continue;
     }
