@@ -161,8 +161,8 @@ export class IscClient {
         }
         if (error instanceof IscApiError && error.kind === 'forbidden') {
           // The scopes of an access token are fixed when it is issued. A 403 may come from a
-          // scope that was added to the PAT since, so the next call starts with a new token;
-          // the caller decides whether and when to retry.
+          // scope that was added to the PAT since, so the next call starts with a new token.
+          // The caller decides whether and when to retry.
           if (this.token?.accessToken === used.token) this.token = undefined;
         }
         if (!this.mayRetry(method, error) || attempt >= this.maxRetries) throw error;

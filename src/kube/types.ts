@@ -55,11 +55,11 @@ export interface ServiceAccountSpec {
   managementPolicy?: 'Full' | 'ObserveOnly';
 }
 
-/** When a PAT with an expiry is replaced, and how long the replaced one keeps working. */
+/** Rotation timing of a PAT with an expiry: when it is replaced, how long the old one works. */
 export interface RotationSettings {
   /** Hours before expiry at which a new PAT replaces the current one (default 168). */
   rotateBeforeExpiryHours?: number;
-  /** Minutes the replaced PAT keeps working after the Secret holds its successor (default 60). */
+  /** Minutes the replaced PAT keeps working after the Secret contains its successor (default 60). */
   rotationGracePeriodMinutes?: number;
 }
 
@@ -106,7 +106,7 @@ export interface BootstrapCredentialStatus {
   /** PAT replaced by the last rotation, deleted at `retireAt`. */
   previousId?: string;
   retireAt?: string;
-  /** A rotation in flight: recorded before the PAT is created, cleared once status holds it. */
+  /** A rotation in flight, recorded before the PAT is created and cleared once status records it. */
   rotation?: {
     requestedAt: string;
     /** ISC name of the PAT being created. */

@@ -168,7 +168,7 @@ async function ownedPatNames(): Promise<string[]> {
 
 /**
  * Logs in with the credential of each Secret over and over until stopped. A failed login
- * counts only if the Secret still holds the same credential afterwards: a Secret replaced
+ * counts only if the Secret still contains the same credential afterwards: a Secret replaced
  * between the read and the login is no gap.
  */
 function watchCredentials(secretNames: string[]) {
@@ -439,6 +439,20 @@ test('logs, Events and status hold no secret', async () => {
   assert.ok(scan.scanned.events > 0, 'no Event to scan');
   assert.ok(scan.scanned.logBytes > 0, 'no operator log to scan');
   assert.equal(scan.findings, []);
+});
+
+test('scan finds a planted secret', async () => {
+  const accessToken = (await login(await readCredential('rotator-reporting'))).accessToken;
+  const planted = `{"msg":"oops","secret":"${handMadeBootstrap.secret}","token":"${accessToken}"}`;
+  const scan = await scanForIssuedSecrets({
+    emulatorUrl: emulator.url,
+    kubeConfig,
+    operatorLogs: [planted],
+  });
+  assert.equal(scan.findings, [
+    `operator log 1: client secret ${handMadeBootstrap.secret.slice(0, 6)}...`,
+    `operator log 1: access token ${accessToken.slice(0, 6)}...`,
+  ]);
 });
 
 test('contract holds for every emulator response', () => {
