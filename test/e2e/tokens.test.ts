@@ -427,6 +427,58 @@ test('slow scope change is reported', async () => {
   assert.is(ready.status?.tokens?.[0]?.scopesChangedAt, undefined);
 });
 
+// ---- lost responses ---------------------------------------------------------------------------
+
+test('lost PAT creates leave no orphan', async () => {
+  const before = await getResource();
+  const tokenRotations = before.status!.tokens![0]!.rotations!;
+  const bootstrapRotations = before.status!.bootstrapCredentials!.rotations!;
+  const watcher = watchCredentials(['rotator-reporting', 'rotator-bootstrap']);
+  try {
+    // ISC creates the PAT, but the response with its secret never arrives.
+    emulator.clearCalls();
+    emulator.setFaults({ drops: [{ operation: 'createPersonalAccessToken', phase: 'after' }] });
+    await advanceClock(48 * hour);
+    await waitFor(
+      'two PAT creates to lose their response',
+      async () => {
+        const lost = emulator.calls.filter(
+          (call) => call.operationId === 'createPersonalAccessToken' && call.fault === 'drop-after',
+        );
+        return lost.length >= 2 ? lost : undefined;
+      },
+      90_000,
+    );
+    emulator.clearFaults();
+
+    await waitResource('both rotations to finish', (current) => {
+      return (
+        current.status?.tokens?.[0]?.rotations === tokenRotations + 1 &&
+        current.status?.bootstrapCredentials?.rotations === bootstrapRotations + 1 &&
+        current.status?.bootstrapCredentials?.rotation === undefined &&
+        current.status?.tokens?.[0]?.requestedAt === undefined
+      );
+    });
+    await advanceClock(2 * hour);
+    await waitResource('the replaced PATs to retire', (current) => {
+      return (
+        current.status?.tokens?.[0]?.previousId === undefined &&
+        current.status?.bootstrapCredentials?.previousId === undefined
+      );
+    });
+  } finally {
+    emulator.clearFaults();
+    await watcher.stop();
+  }
+  assert.equal(await ownedPatNames(), [
+    `bootstrap-r${bootstrapRotations + 1}`,
+    `reporting-r${tokenRotations + 1}`,
+  ]);
+  assert.is((await login(await readCredential('rotator-reporting'))).status, 200);
+  assert.is((await login(await readCredential('rotator-bootstrap'))).status, 200);
+  assert.equal(watcher.failures, []);
+});
+
 // ---- secrets stay secret ----------------------------------------------------------------------
 
 test('logs, Events and status hold no secret', async () => {
