@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IscClient } from './client.ts';
 import { IscAmbiguousError, IscApiError, IscTaskTimeoutError, isIscError } from './errors.ts';
 import { and, eq } from './filters.ts';
@@ -13,6 +14,12 @@ import type {
   SourceSchema,
   TaskStatus,
 } from './types.ts';
+
+/** The task of a load-accounts request, polled through task-status. */
+export interface LoadAccountsTask {
+  id: string;
+  completionStatus?: string | null;
+}
 
 /** ISC's maximum page size for list endpoints. */
 export const pageSize = 250;
@@ -195,6 +202,39 @@ export class IscApi {
       if (error instanceof IscApiError && error.kind === 'not-found') return false;
       throw error;
     }
+  }
+
+  /**
+   * Uploads a complete account file to a delimited-file source (load-accounts), a full
+   * aggregation: accounts the file leaves out are removed, within the source's deleteThreshold.
+   * The file part carries `csvText` byte for byte. `disableOptimization` true makes ISC write
+   * every row, also rows equal to the ones the previous upload wrote. Returns the task to poll.
+   */
+  async loadAccounts(
+    sourceId: string,
+    csvText: string,
+    options: { disableOptimization: boolean },
+  ): Promise<LoadAccountsTask> {
+    const file = Buffer.from(csvText, 'utf8');
+    let boundary = `isc-sa-operator-${randomBytes(12).toString('hex')}`;
+    while (file.includes(boundary)) boundary = `isc-sa-operator-${randomBytes(12).toString('hex')}`;
+    const part = (headers: string) => Buffer.from(`--${boundary}\r\n${headers}\r\n\r\n`);
+    const data = Buffer.concat([
+      part('Content-Disposition: form-data; name="disableOptimization"'),
+      Buffer.from(`${options.disableOptimization}\r\n`),
+      part(
+        'Content-Disposition: form-data; name="file"; filename="accounts.csv"\r\nContent-Type: text/csv',
+      ),
+      file,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const { body } = await this.client.request<{ task?: LoadAccountsTask }>(
+      'POST',
+      this.client.path('sources', `/${encodeURIComponent(sourceId)}/load-accounts`),
+      { body: { contentType: `multipart/form-data; boundary=${boundary}`, data } },
+    );
+    if (!body?.task?.id) throw new Error('load-accounts answered without a task id');
+    return body.task;
   }
 
   /**

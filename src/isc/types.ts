@@ -84,6 +84,8 @@ export interface TaskStatus {
   completed?: string | null;
   completionStatus?: 'SUCCESS' | 'WARNING' | 'ERROR' | 'TERMINATED' | 'TEMPERROR' | null;
   messages?: Array<{ type?: string; key?: string; localizedText?: { message?: string } | null }>;
+  /** Task results, e.g. the counts of a load-accounts task (`created`, `deleted`, ...). */
+  attributes?: Record<string, unknown> | null;
 }
 
 /** A personal access token as ISC lists it: metadata only, the secret is never listed. */

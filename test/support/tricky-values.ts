@@ -1,0 +1,21 @@
+/** Values that break hand-written CSV, each of which must come back unchanged. */
+export const trickyValues: Array<[string, string]> = [
+  ['comma', 'reports, monthly'],
+  ['double quote', 'say "hi"'],
+  ['only quotes', '""'],
+  ['LF', 'line one\nline two'],
+  ['CRLF', 'line one\r\nline two'],
+  ['trailing line break', 'ends with a break\n'],
+  ['leading equals', "=cmd|' /C calc'!A0"],
+  ['leading plus', '+1+1'],
+  ['leading minus', '-2+3'],
+  ['leading at', '@SUM(A1:A2)'],
+  ['leading tab', '\t=1+1'],
+  ['accented letters', 'Überprüfung der Zugänge, Genève'],
+  ['CJK', '監査レポート'],
+  ['emoji', 'deploy 🚀 bot 👩‍💻'],
+  ['right-to-left', 'تقرير التدقيق'],
+  ['surrounding spaces', '  padded  '],
+  ['backslash and semicolon', 'C:\\temp;x'],
+  ['comma quote and break', '"a", b\nc'],
+];
