@@ -11,6 +11,9 @@ export class OperatorMetrics implements IscCallObserver {
   private readonly iscRetries: Counter<'method' | 'endpoint' | 'reason'>;
   private readonly reconciles: Counter<'result' | 'reason'>;
   private readonly reconcileSeconds: Histogram<'result'>;
+  private readonly csvUploads: Counter<'tenant' | 'result'>;
+  private readonly csvUploadRows: Histogram<'tenant'>;
+  private readonly csvUploadChanges: Histogram<'tenant'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -46,6 +49,33 @@ export class OperatorMetrics implements IscCallObserver {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
+    this.csvUploads = new Counter({
+      name: 'isc_csv_uploads_total',
+      help: 'Account file uploads of csv-mode tenants by result (SUCCESS, WARNING, ERROR, failed) and refusals (UnsafeUpload, SchemaMismatch).',
+      labelNames: ['tenant', 'result'],
+      registers: [this.registry],
+    });
+    this.csvUploadRows = new Histogram({
+      name: 'isc_csv_upload_rows',
+      help: 'Rows (accounts) in one uploaded account file.',
+      labelNames: ['tenant'],
+      buckets: [10, 100, 1_000, 10_000, 100_000],
+      registers: [this.registry],
+    });
+    this.csvUploadChanges = new Histogram({
+      name: 'isc_csv_upload_accounts_changed',
+      help: 'Accounts one uploaded account file creates, changes or removes.',
+      labelNames: ['tenant'],
+      buckets: [1, 10, 100, 1_000, 10_000],
+      registers: [this.registry],
+    });
+  }
+
+  /** Counts one account file upload (or refusal) of a csv-mode tenant. */
+  csvUpload(tenant: string, result: string, rows?: number, changed?: number): void {
+    this.csvUploads.inc({ tenant, result });
+    if (rows !== undefined) this.csvUploadRows.observe({ tenant }, rows);
+    if (changed !== undefined) this.csvUploadChanges.observe({ tenant }, changed);
   }
 
   call(method: string, path: string, status: number | 'network_error', durationMs: number): void {

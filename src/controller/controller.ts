@@ -27,9 +27,16 @@ import {
 import type { OperatorMetrics } from '../metrics.ts';
 import type { AccountIndex } from './account-index.ts';
 import { setCondition } from './conditions.ts';
+import { CsvBatcher } from './csv-batcher.ts';
+import { CsvUploadReporter } from './csv-report.ts';
 import { classifyFailure, type Failure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
-import { type Outcome, type ReconcileResult, reconcileServiceAccount } from './reconcile.ts';
+import {
+  type Outcome,
+  type ReconcileDeps,
+  type ReconcileResult,
+  reconcileServiceAccount,
+} from './reconcile.ts';
 import type { TenantConnection, TenantRegistry } from './tenant-registry.ts';
 
 export interface ControllerOptions {
@@ -82,6 +89,9 @@ export class ServiceAccountController {
   /** Last reason logged per key and when, so a lasting failure is logged every few minutes. */
   private readonly lastLogged = new Map<string, { reason: string; at: number }>();
   private readonly events: EventRecorder;
+  /** csv-mode tenants' upload queues, by tenant name. */
+  private readonly batchers = new Map<string, CsvBatcher>();
+  private readonly uploadReporter: CsvUploadReporter;
   private readonly workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -111,6 +121,12 @@ export class ServiceAccountController {
     this.logger = options.logger.child({ controller: 'serviceaccount' });
     this.events = new EventRecorder(options.kubeConfig, this.logger);
     this.metrics = options.metrics;
+    this.uploadReporter = new CsvUploadReporter(
+      options.kubeConfig,
+      this.events,
+      this.metrics,
+      this.logger.child({ component: 'csv-upload' }),
+    );
     this.metrics?.gauge(
       'isc_sa_workqueue_depth',
       'ServiceAccount keys waiting for a worker.',
@@ -147,6 +163,7 @@ export class ServiceAccountController {
       this.verifiedIdentities.delete(resource.metadata.uid ?? '');
       this.resyncKeys.delete(key);
       this.queue.forget(key);
+      for (const batcher of this.batchers.values()) batcher.forget(resource.metadata.uid ?? '');
       // A resource stalled as a duplicate of this one can go ahead now.
       for (const peer of this.informer.list()) {
         if (claimsSameAccount(peer, resource)) this.queue.add(objectKey(peer));
@@ -181,6 +198,7 @@ export class ServiceAccountController {
     clearInterval(this.resyncTimer);
     clearInterval(this.watchdogTimer);
     clearTimeout(this.restartTimer);
+    for (const batcher of this.batchers.values()) batcher.stop();
     this.queue.shutdown();
     await this.informer.stop();
     await Promise.all(this.workers);
@@ -312,6 +330,10 @@ export class ServiceAccountController {
       await this.finish(key, resource, result, logger);
       return;
     }
+    const batcher = this.batcherFor(tenant.name, tenant.connection);
+    let lookupAccount: ReconcileDeps['lookupAccount'];
+    if (batcher) lookupAccount = batchLookup(batcher, tenant.connection);
+    else if (fromResync) lookupAccount = snapshotLookup(tenant.connection.accounts);
     try {
       result = await reconcileServiceAccount(
         {
@@ -329,7 +351,8 @@ export class ServiceAccountController {
             this.grantedScopes(namespace, secretName, tenant.connection),
           forgetCredential: (clientId) => this.forgetCredential(clientId),
           tenantBaseUrl: tenant.connection.client.baseUrl,
-          ...(fromResync ? { lookupAccount: snapshotLookup(tenant.connection.accounts) } : {}),
+          ...(lookupAccount ? { lookupAccount } : {}),
+          ...(batcher ? { batch: batcher } : {}),
           now: () => new Date(),
         },
         resource,
@@ -407,6 +430,48 @@ export class ServiceAccountController {
       }
     }
     this.schedule(key, view, failure);
+  }
+
+  /**
+   * Returns the upload queue of a csv-mode tenant, created on first use and kept across
+   * connection changes so that its uploads stay one at a time; undefined in api mode.
+   */
+  private batcherFor(tenantName: string, connection: TenantConnection): CsvBatcher | undefined {
+    const csv = connection.csv;
+    if (!csv) return undefined;
+    let batcher = this.batchers.get(tenantName);
+    if (!batcher) {
+      const logger = this.logger.child({ tenant: tenantName, component: 'csv-batcher' });
+      batcher = new CsvBatcher({
+        tenantName,
+        connection: () => {
+          const resolved = this.registry.resolve(tenantName);
+          return resolved.ok && resolved.connection.csv ? resolved.connection : undefined;
+        },
+        resources: () =>
+          this.informer
+            .list()
+            .filter(
+              (resource) =>
+                this.registry.resolve(resource.spec.tenantRef?.name ?? resource.status?.tenant)
+                  .name === tenantName,
+            ),
+        synced: () => this.synced,
+        wake: (keys) => {
+          for (const key of keys) this.queue.add(key);
+        },
+        report: (report) => {
+          const namespace = this.registry.resolve(tenantName);
+          const fileNamespace = namespace.ok ? namespace.connection.csv?.fileNamespace : undefined;
+          return this.uploadReporter.report(tenantName, fileNamespace, report);
+        },
+        logger,
+        retryMaxMs: this.options.stalledRetryMs,
+      });
+      this.batchers.set(tenantName, batcher);
+    }
+    batcher.configure(csv.batchWindowMs, csv.maxDeletePercent);
+    return batcher;
   }
 
   /**
@@ -575,6 +640,19 @@ export class ServiceAccountController {
       Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs),
     );
   }
+}
+
+function batchLookup(batcher: CsvBatcher, connection: TenantConnection) {
+  return async (sourceId: string, nativeIdentity: string): Promise<Account | undefined> => {
+    const matches = await batcher.lookup(connection, sourceId, nativeIdentity);
+    if (matches.length > 1) {
+      throw new IscAmbiguousError(
+        `accounts with id "${nativeIdentity}" on source ${sourceId}`,
+        matches.map((account) => account.id),
+      );
+    }
+    return matches[0];
+  };
 }
 
 function snapshotLookup(accounts: AccountIndex) {

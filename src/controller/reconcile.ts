@@ -46,9 +46,22 @@ export interface ReconcileDeps {
   tenantBaseUrl: string;
   /** User levels the tenant's policy lets resources request. */
   allowedUserLevels: ReadonlySet<string>;
+  /**
+   * csv sync mode: the tenant's batcher, which creates, changes and removes accounts with one
+   * account file upload per batch. Absent in api mode, where each change is its own call.
+   */
+  batch?: AccountBatch;
   /** Account lookup for this reconcile: the resync snapshot, or by default one direct lookup. */
   lookupAccount?: (sourceId: string, nativeIdentity: string) => Promise<Account | undefined>;
   now: () => Date;
+}
+
+/** The part of the csv-mode batcher a reconcile uses. */
+export interface AccountBatch {
+  /** Hands the resource's row to the next upload; `claim` records that it owns the account. */
+  submit(resource: ServiceAccount, claim: boolean): 'scheduled' | 'landed';
+  /** False while an upload that carries the resource's row runs or waits for its window. */
+  settled(uid: string): boolean;
 }
 
 /** Result of one reconcile, which the controller turns into conditions and requeues. */
@@ -199,6 +212,9 @@ export async function reconcileServiceAccount(
   const lookup =
     deps.lookupAccount ?? ((id: string, native: string) => deps.api.findAccount(id, native));
   const account = await lookup(source.id, accountId);
+  if (!account && deps.batch) {
+    return result(await createInBatch(deps, deps.batch, resource, events));
+  }
   if (!account) {
     const outcome = await createAccount(deps, resource, source.id, desired);
     if (outcome.reason === 'CreatingAccount') {
@@ -241,6 +257,20 @@ export async function reconcileServiceAccount(
     const now = deps.now().getTime();
     const inFlight =
       pending?.attributes === serialized && now - pending.sentAt < deps.accountCreateTimeoutMs;
+    if (deps.batch) {
+      const submitted = deps.batch.submit(resource, true);
+      const message = `account ${account.id} differs from the spec; the next account file upload carries the change`;
+      if (!inFlight) {
+        deps.pendingUpdates.set(uid, { attributes: serialized, sentAt: now });
+        deps.verifiedIdentities.delete(uid);
+        events.push({ type: 'Normal', reason: 'UpdatingAccount', message });
+      }
+      return result({
+        kind: 'waiting',
+        reason: submitted === 'scheduled' ? 'WaitingForUpload' : 'UpdatingAccount',
+        message,
+      });
+    }
     const message = `ISC accepted new attributes for account ${account.id}; waiting until they apply`;
     if (!inFlight) {
       await deps.api.updateAccount(account.id, desired);
@@ -504,7 +534,23 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
     requestedAt !== undefined &&
     requestedAt !== null &&
     deps.now().getTime() - Date.parse(requestedAt) < deps.accountCreateTimeoutMs;
-  const owned = resource.status?.accountOwned === true || createInFlight;
+  // In csv mode a recorded create request owns the account for good: the upload either
+  // carried the row or will.
+  const owned =
+    resource.status?.accountOwned === true ||
+    createInFlight ||
+    (deps.batch !== undefined && Boolean(requestedAt));
+  if (deps.batch && !deps.batch.settled(resource.metadata.uid ?? '')) {
+    return {
+      outcome: {
+        kind: 'waiting',
+        reason: 'DeletingAccount',
+        message: 'waiting for the account file upload that carries this account to finish',
+      },
+      observed,
+      events,
+    };
+  }
   if (!observeOnly) await withdrawUserLevels(deps, resource);
   if (observeOnly || !wantsDeletion(resource) || !owned || !accountId) {
     return release(
@@ -513,6 +559,8 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
         'the account was never owned)',
     );
   }
+
+  if (deps.batch) return finalizeInBatch(deps, deps.batch, resource, accountId, release);
 
   const { source } = await deps.tenant.ensure();
   const account = await deps.api.findAccount(source.id, accountId);
@@ -562,6 +610,71 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
     },
     observed,
     events,
+  };
+}
+
+/**
+ * csv mode: the next upload leaves the row of a deleted resource out, which removes the account.
+ * The finalizer goes only once no upload that still carries the row runs and ISC no longer
+ * lists the account, so an upload rendered before the deletion cannot bring it back unowned.
+ */
+async function finalizeInBatch(
+  deps: ReconcileDeps,
+  batch: AccountBatch,
+  resource: ServiceAccount,
+  accountId: string,
+  release: (reason: string, message: string) => Promise<ReconcileResult>,
+): Promise<ReconcileResult> {
+  const observed: ReconcileResult['observed'] = { accountName: accountNameOf(resource) };
+  const waiting = (message: string): ReconcileResult => ({
+    outcome: { kind: 'waiting', reason: 'DeletingAccount', message },
+    observed,
+    events: [],
+  });
+  const { source } = await deps.tenant.ensure();
+  const lookup =
+    deps.lookupAccount ?? ((id: string, native: string) => deps.api.findAccount(id, native));
+  const account = await lookup(source.id, accountId);
+  if (!account) return release('DeletedAccount', `account ${accountId} is gone from ISC`);
+  batch.submit(resource, true);
+  return waiting(`the next account file upload leaves account ${accountId} out, which removes it`);
+}
+
+/**
+ * csv mode: records the create request in status, as api mode does before its create call, so
+ * the account counts as owned from then on, and hands the row to the tenant's next upload.
+ */
+async function createInBatch(
+  deps: ReconcileDeps,
+  batch: AccountBatch,
+  resource: ServiceAccount,
+  events: EventNote[],
+): Promise<Outcome> {
+  const accountId = resource.spec.accountId;
+  if (!resource.status?.accountCreateRequestedAt && !resource.status?.accountOwned) {
+    const requestedAt = deps.now().toISOString();
+    const marked = await deps.resources.patchStatus(resource, {
+      accountCreateRequestedAt: requestedAt,
+    });
+    resource.metadata.resourceVersion = marked.metadata.resourceVersion;
+    resource.status = { ...resource.status, accountCreateRequestedAt: requestedAt };
+    events.push({
+      type: 'Normal',
+      reason: 'CreatingAccount',
+      message: `account ${accountId} goes out with the next account file upload`,
+    });
+  }
+  if (batch.submit(resource, true) === 'scheduled') {
+    return {
+      kind: 'waiting',
+      reason: 'WaitingForUpload',
+      message: `account ${accountId} goes out with the next account file upload`,
+    };
+  }
+  return {
+    kind: 'waiting',
+    reason: 'WaitingForAccount',
+    message: `the upload with account ${accountId} landed; waiting for ISC to list the account`,
   };
 }
 

@@ -296,6 +296,10 @@ export class TenantController {
       ownerIdentityId: tenant.spec.owner?.identityId,
       rateLimitPer10s: tenant.spec.rateLimit?.requestsPer10Seconds ?? 100,
       allowedUserLevels: tenant.spec.policy?.allowedUserLevels,
+      syncMode: tenant.spec.syncMode ?? 'api',
+      batchWindowSeconds: tenant.spec.batchWindowSeconds ?? 10,
+      deleteGuardPercent: tenant.spec.deleteGuard?.maxPercent ?? 10,
+      fileNamespace: ref.namespace,
     };
   }
 

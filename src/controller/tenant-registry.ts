@@ -19,6 +19,21 @@ export interface TenantSettings {
   rateLimitPer10s: number;
   /** User levels ServiceAccounts may request; undefined means all but ORG_ADMIN. */
   allowedUserLevels?: string[] | undefined;
+  /** api (default) or csv: one account file upload per batch. */
+  syncMode?: 'api' | 'csv' | undefined;
+  /** csv mode: how long changes are collected before one upload. */
+  batchWindowSeconds?: number | undefined;
+  /** csv mode: largest share of the source's accounts one upload may remove, in percent. */
+  deleteGuardPercent?: number | undefined;
+  /** csv mode: namespace of the ConfigMap that keeps the last uploaded file. */
+  fileNamespace?: string | undefined;
+}
+
+/** How a csv-mode tenant batches its uploads. */
+export interface CsvSyncSettings {
+  batchWindowMs: number;
+  maxDeletePercent: number;
+  fileNamespace: string | undefined;
 }
 
 /** A live connection to one tenant, shared by every resource that names it. */
@@ -31,6 +46,8 @@ export interface TenantConnection {
   setup: TenantSetup;
   accounts: AccountIndex;
   allowedUserLevels: ReadonlySet<string>;
+  /** Set in csv sync mode; undefined in api mode. */
+  csv: CsvSyncSettings | undefined;
 }
 
 export interface TenantEntry {
@@ -95,6 +112,14 @@ export function connectTenant(
     setup,
     accounts: new AccountIndex(api),
     allowedUserLevels: new Set(settings.allowedUserLevels ?? defaultAllowedUserLevels),
+    csv:
+      settings.syncMode === 'csv'
+        ? {
+            batchWindowMs: (settings.batchWindowSeconds ?? 10) * 1000,
+            maxDeletePercent: settings.deleteGuardPercent ?? 10,
+            fileNamespace: settings.fileNamespace,
+          }
+        : undefined,
   };
 }
 

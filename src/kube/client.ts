@@ -288,6 +288,23 @@ export class TenantResources {
     return this.customObjects.listClusterCustomObject({ group, version, plural: tenantPlural });
   }
 
+  /**
+   * Reads one Tenant with a list call filtered by name, which the operator's RBAC (list and
+   * watch, no get) allows. Returns undefined when it does not exist.
+   */
+  async find(name: string): Promise<Tenant | undefined> {
+    const list: { items: Tenant[] } = await this.customObjects.listClusterCustomObject({
+      group,
+      version,
+      plural: tenantPlural,
+      fieldSelector: `metadata.name=${name}`,
+    });
+    const tenant = list.items[0];
+    if (!tenant) return undefined;
+    // List items carry no apiVersion and kind, which Events need for their involvedObject.
+    return { ...tenant, apiVersion: `${group}/${version}`, kind: 'Tenant' };
+  }
+
   async patchStatus(tenant: Tenant, status: TenantStatus): Promise<Tenant> {
     return this.customObjects.patchClusterCustomObjectStatus(
       {

@@ -170,6 +170,24 @@ export interface TenantSpec {
   owner?: { identityId?: string };
   rateLimit?: { requestsPer10Seconds?: number };
   policy?: { allowedUserLevels?: string[] };
+  /** api (default): one call per account change. csv: one account file upload per batch. */
+  syncMode?: 'api' | 'csv';
+  batchWindowSeconds?: number;
+  deleteGuard?: { maxPercent?: number };
+}
+
+/** The last account file upload of a csv-mode tenant. */
+export interface LastUpload {
+  time: string;
+  rows: number;
+  taskId?: string;
+  result: string;
+  message?: string;
+  created?: number;
+  updated?: number;
+  removed?: number;
+  sha256: string;
+  configMap?: string;
 }
 
 export interface TenantStatus {
@@ -179,6 +197,7 @@ export interface TenantStatus {
   credentialIdentityId?: string;
   capabilities?: string[];
   problems?: string[];
+  lastUpload?: LastUpload;
   conditions?: Condition[];
 }
 

@@ -1,0 +1,230 @@
+// Reporting of csv-mode batches: the Tenant's status and Events, the ConfigMap that keeps the
+// uploaded file, and the metrics.
+
+import { gzipSync } from 'node:zlib';
+import {
+  ApiException,
+  CoreV1Api,
+  type KubeConfig,
+  type V1ConfigMap,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { describeError } from '../errors.ts';
+import { isConflict, TenantResources } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { Condition, TenantStatus } from '../kube/types.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { setCondition } from './conditions.ts';
+import type { BatchReport } from './csv-batcher.ts';
+
+/** ConfigMap data stays below Kubernetes' 1 MiB object limit with room for metadata. */
+const maxStoredBytes = 900 * 1024;
+
+/** Name of the ConfigMap that keeps a tenant's last uploaded account file. */
+export function uploadedFileConfigMapName(tenant: string): string {
+  return `isc-sa-operator-csv-${tenant}`.slice(0, 253);
+}
+
+/** Key in binaryData of the gzipped account file. */
+export const uploadedFileKey = 'accounts.csv.gz';
+
+export class CsvUploadReporter {
+  private readonly tenants: TenantResources;
+  private readonly core: CoreV1Api;
+  private readonly events: EventRecorder;
+  private readonly metrics: OperatorMetrics | undefined;
+  private readonly logger: Logger;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    events: EventRecorder,
+    metrics: OperatorMetrics | undefined,
+    logger: Logger,
+  ) {
+    this.tenants = new TenantResources(kubeConfig);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.events = events;
+    this.metrics = metrics;
+    this.logger = logger;
+  }
+
+  /**
+   * Records one batch. `fileNamespace` is where the uploaded file is kept (the namespace of the
+   * Tenant's credentials Secret), undefined for a tenant configured by environment variables.
+   */
+  async report(
+    tenantName: string,
+    fileNamespace: string | undefined,
+    report: BatchReport,
+  ): Promise<void> {
+    switch (report.kind) {
+      case 'unchanged':
+        await this.updateTenant(tenantName, (status) => withoutStalled(status));
+        return;
+      case 'failed':
+        this.metrics?.csvUpload(tenantName, 'failed');
+        await this.event(tenantName, 'Warning', 'UploadFailed', report.message);
+        return;
+      case 'refused':
+        this.metrics?.csvUpload(tenantName, report.reason);
+        await this.updateTenant(tenantName, (status, generation) => ({
+          ...status,
+          conditions: setCondition(
+            status.conditions,
+            { type: 'Stalled', status: 'True', reason: report.reason, message: report.message },
+            generation,
+            new Date(),
+          ),
+        }));
+        await this.event(tenantName, 'Warning', report.reason, report.message);
+        return;
+      case 'uploaded':
+        await this.uploaded(tenantName, fileNamespace, report);
+    }
+  }
+
+  private async uploaded(
+    tenantName: string,
+    fileNamespace: string | undefined,
+    report: Extract<BatchReport, { kind: 'uploaded' }>,
+  ): Promise<void> {
+    const changed = report.created + report.updated + report.removed;
+    this.metrics?.csvUpload(tenantName, report.result, report.rows, changed);
+    const configMap = fileNamespace
+      ? await this.keepFile(tenantName, fileNamespace, report)
+      : undefined;
+    const lastUpload = {
+      time: report.time,
+      rows: report.rows,
+      taskId: report.taskId,
+      result: report.result,
+      ...(report.message ? { message: report.message.slice(0, 4096) } : {}),
+      created: report.created,
+      updated: report.updated,
+      removed: report.removed,
+      sha256: report.sha256,
+      ...(configMap ? { configMap } : {}),
+    };
+    const failed = report.result !== 'SUCCESS';
+    await this.updateTenant(tenantName, (status, generation) => {
+      const next = { ...status, lastUpload };
+      if (!failed) return withoutStalled(next);
+      return {
+        ...next,
+        conditions: setCondition(
+          status.conditions,
+          {
+            type: 'Stalled',
+            status: 'True',
+            reason: report.result === 'WARNING' ? 'UploadWarning' : 'UploadFailed',
+            message:
+              `ISC's task ${report.taskId} ended with ${report.result}: ${report.message}` +
+              (report.result === 'WARNING' && report.removed > 0
+                ? ". If ISC skipped the removals because of the source's deleteThreshold, raise " +
+                  'it in ISC; the upload is retried'
+                : ''),
+          },
+          generation,
+          new Date(),
+        ),
+      };
+    });
+    const summary =
+      `uploaded ${report.rows} rows (task ${report.taskId}, ${report.result}): ` +
+      `${report.created} created, ${report.updated} updated, ${report.removed} removed`;
+    await this.event(tenantName, failed ? 'Warning' : 'Normal', 'UploadedAccounts', summary);
+  }
+
+  /**
+   * Keeps the uploaded file, gzipped, in a ConfigMap, so a person can see exactly what was sent.
+   * A file too large for a ConfigMap is replaced by its hash and a note. Returns namespace/name,
+   * or undefined when the write failed (logged; the upload itself is not affected).
+   */
+  private async keepFile(
+    tenantName: string,
+    namespace: string,
+    report: Extract<BatchReport, { kind: 'uploaded' }>,
+  ): Promise<string | undefined> {
+    const name = uploadedFileConfigMapName(tenantName);
+    const gzipped = gzipSync(Buffer.from(report.text, 'utf8'));
+    const fits = gzipped.length <= maxStoredBytes;
+    const body: V1ConfigMap = {
+      metadata: {
+        name,
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'isc-sa-operator' },
+      },
+      data: {
+        tenant: tenantName,
+        uploadedAt: report.time,
+        taskId: report.taskId,
+        rows: String(report.rows),
+        sha256: report.sha256,
+        ...(fits
+          ? {}
+          : { note: `the gzipped file (${gzipped.length} bytes) exceeds ${maxStoredBytes} bytes` }),
+      },
+      ...(fits ? { binaryData: { [uploadedFileKey]: gzipped.toString('base64') } } : {}),
+    };
+    try {
+      try {
+        await this.core.replaceNamespacedConfigMap({ name, namespace, body });
+      } catch (error) {
+        if (!(error instanceof ApiException && error.code === 404)) throw error;
+        await this.core.createNamespacedConfigMap({ namespace, body });
+      }
+      return `${namespace}/${name}`;
+    } catch (error) {
+      this.logger.warn(
+        { err: describeError(error), namespace, name },
+        'keeping the uploaded account file failed',
+      );
+      return undefined;
+    }
+  }
+
+  /** Applies `change` to the Tenant's current status, retrying on write conflicts. */
+  private async updateTenant(
+    name: string,
+    change: (status: TenantStatus, generation: number | undefined) => TenantStatus,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // A tenant configured by environment variables has no resource to write to.
+      const tenant = await this.tenants.find(name);
+      if (!tenant) return;
+      const current = tenant.status ?? {};
+      const next = change(current, tenant.metadata.generation);
+      if (JSON.stringify(next) === JSON.stringify(current)) return;
+      try {
+        await this.tenants.patchStatus(tenant, next);
+        return;
+      } catch (error) {
+        if (!isConflict(error)) {
+          this.logger.warn(
+            { err: describeError(error), tenant: name },
+            'Tenant status update failed',
+          );
+          return;
+        }
+      }
+    }
+  }
+
+  private async event(
+    tenantName: string,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const tenant = await this.tenants.find(tenantName);
+    if (tenant) await this.events.record(tenant, { type, reason, message });
+  }
+}
+
+function withoutStalled(status: TenantStatus): TenantStatus {
+  const conditions = status.conditions?.filter(
+    (condition: Condition) => condition.type !== 'Stalled',
+  );
+  if (conditions?.length === status.conditions?.length) return status;
+  return { ...status, conditions: conditions ?? [] };
+}

@@ -1,0 +1,333 @@
+import { pino } from 'pino';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BatchReport } from '../../src/controller/csv-batcher.ts';
+import { CsvBatcher } from '../../src/controller/csv-batcher.ts';
+import type { TenantConnection } from '../../src/controller/tenant-registry.ts';
+import { parseAccountsCsv } from '../../src/isc/accounts-csv.ts';
+import type { Account, SchemaAttribute, SourceSchema } from '../../src/isc/types.ts';
+import { accountFinalizer, type ServiceAccount } from '../../src/kube/types.ts';
+
+const attribute = (name: string, isMulti = false): SchemaAttribute => ({
+  name,
+  type: 'STRING',
+  isMulti,
+  isEntitlement: false,
+  isGroup: false,
+});
+const goodSchema: SourceSchema = {
+  id: 'schema-1',
+  name: 'account',
+  nativeObjectType: 'User',
+  identityAttribute: 'id',
+  displayAttribute: 'name',
+  attributes: ['id', 'name', 'e-mail', 'purpose'].map((name) => attribute(name)),
+} as SourceSchema;
+
+/** A tenant stub that applies each uploaded file to `accounts`, as a full aggregation does. */
+function fakeTenant(schema: SourceSchema, accounts: Account[]) {
+  const uploads: string[] = [];
+  let processed = 0;
+  const connection = {
+    api: {
+      async *list() {
+        yield* accounts;
+      },
+      async loadAccounts(_sourceId: string, text: string) {
+        uploads.push(text);
+        const rows = parseAccountsCsv(text).rows;
+        accounts.splice(
+          0,
+          accounts.length,
+          ...rows.map((row, index) => ({
+            id: `acc-${index}`,
+            name: row.name ?? '',
+            nativeIdentity: row.id ?? '',
+            sourceId: 'source-1',
+            attributes: row,
+          })),
+        );
+        return { id: `task-${uploads.length}` };
+      },
+      async waitForTask(id: string) {
+        return { id, completionStatus: 'SUCCESS', completed: 'now' };
+      },
+      async processIdentityProfile() {
+        processed++;
+      },
+    },
+    setup: {
+      async ensure() {
+        return {
+          source: { id: 'source-1', name: 'Service Accounts' },
+          accountSchema: schema,
+          identityProfile: { id: 'profile-1' },
+        };
+      },
+      invalidate() {},
+      noteIdentityProcessing() {},
+    },
+  } as unknown as TenantConnection;
+  return { connection, uploads, processed: () => processed };
+}
+
+let uidCounter = 0;
+function resource(accountId: string, extra: Partial<ServiceAccount['metadata']> = {}) {
+  uidCounter++;
+  return {
+    metadata: {
+      name: accountId.toLowerCase(),
+      namespace: 'team',
+      uid: `uid-${uidCounter}`,
+      generation: 1,
+      creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, uidCounter)),
+      finalizers: [accountFinalizer],
+      ...extra,
+    },
+    spec: { accountId, email: `${accountId.toLowerCase()}@example.com`, purpose: 'p' },
+    status: { accountOwned: true },
+  } as unknown as ServiceAccount;
+}
+
+function unmanaged(id: string): Account {
+  return {
+    id: `u-${id}`,
+    name: id,
+    nativeIdentity: id,
+    sourceId: 'source-1',
+    attributes: { id, name: id, 'e-mail': `${id}@example.com`, purpose: 'kept, "as is"\nhere' },
+  };
+}
+
+function makeBatcher(
+  connection: TenantConnection,
+  resources: ServiceAccount[],
+  synced: { value: boolean },
+) {
+  const reports: BatchReport[] = [];
+  const woken: string[] = [];
+  const batcher = new CsvBatcher({
+    tenantName: 'default',
+    connection: () => connection,
+    resources: () => resources,
+    synced: () => synced.value,
+    wake: (keys) => woken.push(...keys),
+    report: async (report) => {
+      reports.push(report);
+    },
+    logger: pino({ level: 'silent' }),
+    retryMaxMs: 50,
+  });
+  batcher.configure(20, 10);
+  return { batcher, reports, woken };
+}
+
+const settle = (ms = 120) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('one upload for many submits in a window', async () => {
+  const accounts = [unmanaged('HAND-1')];
+  const tenant = fakeTenant(goodSchema, accounts);
+  const resources = ['SA-1', 'SA-2', 'SA-3'].map((id) => resource(id));
+  const { batcher, woken } = makeBatcher(tenant.connection, resources, { value: true });
+  for (const item of resources) assert.is(batcher.submit(item, true), 'scheduled');
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 1);
+  assert.is(tenant.processed(), 1);
+  assert.equal(woken.sort(), ['team/sa-1', 'team/sa-2', 'team/sa-3']);
+  const ids = parseAccountsCsv(tenant.uploads[0]!).rows.map((row) => row.id);
+  assert.equal(ids, ['HAND-1', 'SA-1', 'SA-2', 'SA-3']);
+});
+
+test('unowned row is uploaded unchanged', async () => {
+  const hand = unmanaged('HAND-1');
+  const tenant = fakeTenant(goodSchema, [hand]);
+  const resources = [resource('SA-1')];
+  const { batcher } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  const rows = parseAccountsCsv(tenant.uploads[0]!).rows;
+  assert.equal(rows[0], hand.attributes);
+});
+
+test('no upload before the informer synced', async () => {
+  const tenant = fakeTenant(goodSchema, []);
+  const resources = [resource('SA-1')];
+  const synced = { value: false };
+  const { batcher } = makeBatcher(tenant.connection, resources, synced);
+  batcher.submit(resources[0]!, true);
+  await settle();
+  assert.is(tenant.uploads.length, 0);
+  synced.value = true;
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 1);
+});
+
+test('schema mismatch stops uploads', async () => {
+  const schema = {
+    ...goodSchema,
+    attributes: [...goodSchema.attributes, attribute('groups', true)],
+  } as SourceSchema;
+  const tenant = fakeTenant(schema, []);
+  const resources = [resource('SA-1')];
+  const { batcher, reports } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 0);
+  const refusal = reports.find((report) => report.kind === 'refused');
+  assert.is(refusal?.kind === 'refused' && refusal.reason, 'SchemaMismatch');
+  assert.match(refusal?.kind === 'refused' ? refusal.message : '', 'groups');
+});
+
+test('guard refuses a mass removal', async () => {
+  const accounts = [unmanaged('HAND-1')];
+  const resources = Array.from({ length: 9 }, (_, index) => resource(`SA-${index}`));
+  for (const item of resources) {
+    accounts.push({
+      id: `a-${item.spec.accountId}`,
+      name: item.metadata.name,
+      nativeIdentity: item.spec.accountId!,
+      sourceId: 'source-1',
+      attributes: {
+        id: item.spec.accountId!,
+        name: item.metadata.name,
+        'e-mail': item.spec.email,
+        purpose: 'p',
+      },
+    });
+  }
+  const tenant = fakeTenant(goodSchema, accounts);
+  for (const item of resources.slice(0, 5)) {
+    item.metadata.deletionTimestamp = new Date();
+  }
+  const { batcher, reports } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 0);
+  const refusal = reports.find((report) => report.kind === 'refused');
+  assert.is(refusal?.kind === 'refused' && refusal.reason, 'UnsafeUpload');
+  assert.match(refusal?.kind === 'refused' ? refusal.message : '', '5 of the source');
+  assert.is(accounts.length, 10);
+});
+
+test('raised guard retries at once', async () => {
+  const accounts: Account[] = [];
+  const resources = Array.from({ length: 4 }, (_, index) => resource(`SA-${index}`));
+  for (const item of resources) {
+    accounts.push({
+      id: `a-${item.spec.accountId}`,
+      name: item.metadata.name,
+      nativeIdentity: item.spec.accountId!,
+      sourceId: 'source-1',
+      attributes: {
+        id: item.spec.accountId!,
+        name: item.metadata.name,
+        'e-mail': item.spec.email,
+        purpose: 'p',
+      },
+    });
+  }
+  for (const item of resources) item.metadata.deletionTimestamp = new Date();
+  const tenant = fakeTenant(goodSchema, accounts);
+  const reports: BatchReport[] = [];
+  const batcher = new CsvBatcher({
+    tenantName: 'default',
+    connection: () => tenant.connection,
+    resources: () => resources,
+    synced: () => true,
+    wake: () => {},
+    report: async (report) => {
+      reports.push(report);
+    },
+    logger: pino({ level: 'silent' }),
+    retryMaxMs: 60_000,
+  });
+  batcher.configure(20, 10);
+  batcher.submit(resources[0]!, true);
+  await settle();
+  assert.is(tenant.uploads.length, 0);
+  batcher.configure(20, 100);
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 1);
+  assert.is(accounts.length, 0);
+});
+
+test('guard allows a removal within the share', async () => {
+  const accounts = [unmanaged('HAND-1')];
+  const resources = Array.from({ length: 9 }, (_, index) => resource(`SA-${index}`));
+  for (const item of resources) {
+    accounts.push({
+      id: `a-${item.spec.accountId}`,
+      name: item.metadata.name,
+      nativeIdentity: item.spec.accountId!,
+      sourceId: 'source-1',
+      attributes: {
+        id: item.spec.accountId!,
+        name: item.metadata.name,
+        'e-mail': item.spec.email,
+        purpose: 'p',
+      },
+    });
+  }
+  const tenant = fakeTenant(goodSchema, accounts);
+  resources[0]!.metadata.deletionTimestamp = new Date();
+  const { batcher } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 1);
+  assert.not.ok(accounts.some((account) => account.nativeIdentity === 'SA-0'));
+  assert.ok(accounts.some((account) => account.nativeIdentity === 'HAND-1'));
+});
+
+test('orphaned resource keeps its row', async () => {
+  const hand = unmanaged('SA-9');
+  const tenant = fakeTenant(goodSchema, [hand]);
+  const orphan = resource('SA-9');
+  orphan.spec.deletionPolicy = 'Orphan';
+  orphan.spec.purpose = 'changed in spec';
+  orphan.metadata.deletionTimestamp = new Date();
+  orphan.metadata.finalizers = [];
+  const other = resource('SA-1');
+  const { batcher } = makeBatcher(tenant.connection, [orphan, other], { value: true });
+  batcher.submit(other, true);
+  await settle();
+  batcher.stop();
+  const rows = parseAccountsCsv(tenant.uploads[0]!).rows;
+  assert.equal(
+    rows.find((row) => row.id === 'SA-9'),
+    hand.attributes,
+  );
+});
+
+test('unchanged file is not uploaded', async () => {
+  const tenant = fakeTenant(goodSchema, []);
+  const resources = [resource('SA-1')];
+  const { batcher, reports } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  assert.is(tenant.uploads.length, 1);
+  resources[0]!.metadata.generation = 2;
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 1);
+  assert.ok(reports.some((report) => report.kind === 'unchanged'));
+});
+
+test('landed generation is not sent again', async () => {
+  const tenant = fakeTenant(goodSchema, []);
+  const resources = [resource('SA-1')];
+  const { batcher } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  assert.is(batcher.submit(resources[0]!, true), 'landed');
+  batcher.stop();
+});
+
+test.run();
