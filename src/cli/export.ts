@@ -33,6 +33,7 @@ import {
 } from './tenant-connection.ts';
 
 export const exportUsage = `Usage: isc-sa-operator export [options]
+       isc-sa-operator export csv [options]   (see export csv --help)
 
 Reads every account on the tenant's service-account source, with its identity, user levels and
 personal access tokens, and writes one ServiceAccount manifest per account with spec.adopt:
@@ -79,6 +80,10 @@ export interface ExportedManifest {
 
 /** Runs the command and returns its exit code. */
 export async function runExport(argv: string[], io: CommandIo = processIo): Promise<number> {
+  if (argv[0] === 'csv') {
+    const { runExportCsv } = await import('./export-csv.ts');
+    return runExportCsv(argv.slice(1), io);
+  }
   try {
     const { values, positionals } = parseCommandArgs(argv, {
       ...tenantOptions,

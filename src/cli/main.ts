@@ -23,7 +23,8 @@ Commands:
              --format table|markdown|json, --output FILE.
   export     Write ServiceAccount manifests with spec.adopt: true for the accounts on a
              tenant's source. Options: --tenant-url or --tenant-file, --output FILE or
-             --output-dir FOLDER.
+             --output-dir FOLDER. 'export csv' prints the account file (CSV) that matches
+             the cluster.
 
 Run 'isc-sa-operator <command> --help' for a command's options.`;
 
