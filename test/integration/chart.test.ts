@@ -206,6 +206,18 @@ test('namespaced mode grants the tenant secret by name', async () => {
   assert.equal(permissions(role.rules), ['/secrets[isc-isc-sa-operator-credentials]: get']);
 });
 
+test('csv sync keeps files with a Role', async () => {
+  const defaults = await render();
+  assert.not.ok(
+    defaults.some((object) => object.metadata.name === 'isc-isc-sa-operator-csv-files'),
+  );
+  const objects = await render(['csvSync.keepUploadedFile=true']);
+  const role = find(objects, 'Role', 'isc-isc-sa-operator-csv-files', 'isc-system');
+  assert.equal(permissions(role.rules), ['/configmaps: create', '/configmaps: update']);
+  const binding = find(objects, 'RoleBinding', 'isc-isc-sa-operator-csv-files', 'isc-system');
+  assert.is(binding.roleRef.name, 'isc-isc-sa-operator-csv-files');
+});
+
 test('tenant with inline credentials', async () => {
   const objects = await render([
     'tenant.create=true',
