@@ -14,6 +14,9 @@ interface Recorder {
   statusPatches: ServiceAccountStatus[];
 }
 
+/** getIdentity calls across tests; a test reads the difference. */
+let identityReads = 0;
+
 function resource(overrides: Partial<ServiceAccount> = {}): ServiceAccount {
   return {
     apiVersion: 'isc.sailpoint/v1alpha1',
@@ -105,12 +108,15 @@ function deps(
       updateAccount: async () => {
         recorder.calls.push('updateAccount');
       },
-      getIdentity: async (id: string) => ({
-        id,
-        name: 'audit01',
-        identityStatus: options.identityStatus ?? 'UNREGISTERED',
-        attributes: { email: 'admin@example.com' },
-      }),
+      getIdentity: async (id: string) => {
+        identityReads++;
+        return {
+          id,
+          name: 'audit01',
+          identityStatus: options.identityStatus ?? 'UNREGISTERED',
+          attributes: { email: 'admin@example.com' },
+        };
+      },
       inviteIdentities: async () => {
         recorder.calls.push('invite');
       },
@@ -880,6 +886,45 @@ test('orphan policy releases without deleting', async () => {
   });
   await reconcileServiceAccount(deps(recorder, { account: account(current) }), deleting);
   assert.equal(recorder.calls, ['setFinalizers']);
+});
+
+test('an identity converged at this generation is not read again after a restart', async () => {
+  const converged = (generation: number): ServiceAccount =>
+    resource({
+      metadata: { ...resource().metadata, generation },
+      status: {
+        accountOwned: true,
+        accountId: 'account-1',
+        identityId: 'identity-1',
+        invitation: { sentAt: '2026-01-01T00:30:00Z', count: 1 },
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'Converged',
+            message: 'converged',
+            lastTransitionTime: '2026-01-01T00:40:00Z',
+            observedGeneration: 1,
+          },
+        ],
+      },
+    });
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const before = identityReads;
+  // A fresh deps holds no in-memory record, as after a restart.
+  const same = await reconcileServiceAccount(
+    deps(recorder, { account: account(current) }),
+    converged(1),
+  );
+  assert.is(same.outcome.kind, 'ready');
+  assert.is(identityReads, before, 'status showed this identity converged');
+  // A spec change (new generation) verifies the identity again.
+  const changed = await reconcileServiceAccount(
+    deps(recorder, { account: account(current) }),
+    converged(2),
+  );
+  assert.is(changed.outcome.kind, 'ready');
+  assert.is(identityReads, before + 1);
 });
 
 test.run();
