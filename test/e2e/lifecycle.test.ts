@@ -39,6 +39,13 @@ import {
 } from '../../src/kube/types.ts';
 import { computeKstatus } from '../support/kstatus.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import {
+  condition,
+  createResource as createResourceIn,
+  getResource as getResourceIn,
+  patchResource as patchResourceIn,
+  waitReason as waitReasonIn,
+} from '../support/resources.ts';
 import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -138,55 +145,25 @@ async function readLease() {
     .readNamespacedLease({ namespace: leaseNamespace, name: leaseName });
 }
 
-async function getResource(namespace: string, name: string): Promise<ServiceAccount> {
-  return customObjects.getNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural: serviceAccountPlural,
-    name,
-  });
+function getResource(namespace: string, name: string): Promise<ServiceAccount> {
+  return getResourceIn(customObjects, namespace, name);
 }
 
 async function createResource(
   namespace: string,
   name: string,
   spec: Record<string, unknown>,
-  annotations?: Record<string, string>,
 ): Promise<void> {
-  await customObjects.createNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural: serviceAccountPlural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'ServiceAccount',
-      metadata: { name, ...(annotations ? { annotations } : {}) },
-      spec,
-    },
-  });
+  await createResourceIn(customObjects, namespace, name, spec);
 }
 
 /** Applies a JSON patch (RFC 6902) to a resource and returns the generation it led to. */
-async function patchResource(
+function patchResource(
   namespace: string,
   name: string,
   operations: Array<{ op: string; path: string; value?: unknown }>,
 ): Promise<number> {
-  const patched: ServiceAccount = await customObjects.patchNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural: serviceAccountPlural,
-    name,
-    body: operations,
-  });
-  return patched.metadata.generation!;
-}
-
-function condition(resource: ServiceAccount, type: string) {
-  return resource.status?.conditions?.find((entry) => entry.type === type);
+  return patchResourceIn(customObjects, namespace, name, operations);
 }
 
 /** Waits until the resource is Ready, and has observed `generation` when one is given. */
@@ -209,15 +186,8 @@ async function waitReady(
   );
 }
 
-async function waitReason(namespace: string, name: string, reason: string) {
-  return waitFor(
-    `${namespace}/${name} to report ${reason}`,
-    async () => {
-      const resource = await getResource(namespace, name);
-      return condition(resource, 'Ready')?.reason === reason ? resource : undefined;
-    },
-    convergeTimeoutMs,
-  );
+function waitReason(namespace: string, name: string, reason: string) {
+  return waitReasonIn(customObjects, namespace, name, reason, convergeTimeoutMs);
 }
 
 async function waitGone(read: () => Promise<unknown>, description: string): Promise<void> {

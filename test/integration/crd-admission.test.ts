@@ -1,10 +1,11 @@
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { installCrds } from '../../src/kube/crds.ts';
 import { group, serviceAccountPlural, version } from '../../src/kube/types.ts';
+import { admissionRejection } from '../support/admission.ts';
 
 let cluster: LocalCluster;
 let kubeConfig: KubeConfig;
@@ -42,19 +43,6 @@ async function create(body: unknown) {
   });
 }
 
-/** Returns the API server's rejection message, or undefined when the request was accepted. */
-async function rejection(action: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await action();
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof ApiException)) throw error;
-    // 422 for schema and CEL violations, 400 for unknown fields under strict field validation.
-    assert.ok([400, 422].includes(error.code), `expected 400 or 422, got ${error.code}`);
-    return typeof error.body === 'string' ? error.body : JSON.stringify(error.body);
-  }
-}
-
 const valid = { email: 'svc@example.com', purpose: 'Nightly export' };
 
 const invalidCases: Array<[string, Record<string, unknown>, string]> = [
@@ -81,7 +69,7 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
 
 for (const [name, spec, expected] of invalidCases) {
   test(`admission rejects ${name}`, async () => {
-    const message = await rejection(() =>
+    const message = await admissionRejection(() =>
       create(resource(`bad-${invalidCases.findIndex((c) => c[0] === name)}`, spec)),
     );
     assert.ok(message !== undefined, 'the API server accepted an invalid resource');
@@ -90,7 +78,7 @@ for (const [name, spec, expected] of invalidCases) {
 }
 
 test('admission accepts the guide example', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     create(
       resource('audit01', {
         accountId: 'SA-001',
@@ -103,7 +91,7 @@ test('admission accepts the guide example', async () => {
 });
 
 test('accountId is immutable once set', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.patchNamespacedCustomObject({
       group,
       version,
@@ -118,7 +106,7 @@ test('accountId is immutable once set', async () => {
 });
 
 test('name is immutable, including its default', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.patchNamespacedCustomObject({
       group,
       version,
@@ -133,7 +121,7 @@ test('name is immutable, including its default', async () => {
 });
 
 test('setting name equal to its default is allowed', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.patchNamespacedCustomObject({
       group,
       version,
@@ -148,7 +136,7 @@ test('setting name equal to its default is allowed', async () => {
 
 test('tenantRef is immutable', async () => {
   await create(resource('pinned', { ...valid, tenantRef: { name: 'sandbox' } }));
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.patchNamespacedCustomObject({
       group,
       version,
@@ -163,7 +151,7 @@ test('tenantRef is immutable', async () => {
 });
 
 test('name rule points at spec.name', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.patchNamespacedCustomObject({
       group,
       version,
@@ -177,7 +165,7 @@ test('name rule points at spec.name', async () => {
 });
 
 test('tenant needs a credentials Secret reference', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.createClusterCustomObject({
       group,
       version,
@@ -194,7 +182,7 @@ test('tenant needs a credentials Secret reference', async () => {
 });
 
 test('tenant base URL must be http(s)', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.createClusterCustomObject({
       group,
       version,
@@ -215,7 +203,7 @@ test('tenant base URL must be http(s)', async () => {
 
 test('generated accountId may be set once', async () => {
   await create(resource('no-id', valid));
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     api.patchNamespacedCustomObject({
       group,
       version,

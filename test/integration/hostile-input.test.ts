@@ -5,10 +5,10 @@
  * (formula-like text, unicode) must reach ISC exactly as written. A rejected resource must cause
  * no account create in ISC, which the emulator's task list shows.
  */
-import { ApiException } from '@kubernetes/client-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { group, serviceAccountPlural, version } from '../../src/kube/types.ts';
+import { admissionRejection } from '../support/admission.ts';
 import {
   accountsOnSource,
   condition,
@@ -35,19 +35,6 @@ test.before(async () => {
 test.after(async () => {
   await env?.stop();
 });
-
-/** Returns the API server's rejection message, or undefined when it accepted the request. */
-async function rejection(action: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await action();
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof ApiException)) throw error;
-    // 422 for schema and CEL violations, 400 for unknown fields under strict validation.
-    assert.ok([400, 422].includes(error.code), `expected 400 or 422, got ${error.code}`);
-    return typeof error.body === 'string' ? error.body : JSON.stringify(error.body);
-  }
-}
 
 const valid = { email: 'svc@example.com', purpose: 'Nightly export' };
 
@@ -115,7 +102,7 @@ test('admission table runs with the operator up', async () => {
 
 for (const [index, [name, spec, expected]] of rejectedAtCreate.entries()) {
   test(`admission rejects ${name}`, async () => {
-    const message = await rejection(() =>
+    const message = await admissionRejection(() =>
       createResource(env.customObjects, 'host-a', `rejected-${index}`, spec),
     );
     assert.ok(message !== undefined, 'the API server accepted an invalid resource');
@@ -124,7 +111,7 @@ for (const [index, [name, spec, expected]] of rejectedAtCreate.entries()) {
 }
 
 test('admission rejects an unknown top-level field', async () => {
-  const message = await rejection(() =>
+  const message = await admissionRejection(() =>
     env.customObjects.createNamespacedCustomObject({
       group,
       version,
@@ -174,7 +161,7 @@ const rejectedUpdates: Array<
 
 for (const [name, operations, expected] of rejectedUpdates) {
   test(`admission rejects ${name}`, async () => {
-    const message = await rejection(() =>
+    const message = await admissionRejection(() =>
       patchResource(env.customObjects, 'host-a', 'canary', operations),
     );
     assert.ok(message !== undefined, 'the API server accepted the change');
