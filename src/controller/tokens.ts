@@ -60,8 +60,9 @@ function sameScopes(a: readonly string[] | null | undefined, b: readonly string[
  * its Secret, applies scope changes to the existing PAT, rotates PATs that expire within their
  * lead time, and revokes PATs that left the spec. Each create is recorded in status first. A
  * restart that finds such a record deletes any PAT of the pending name, because its secret was
- * lost, and mints again. A rotated PAT is deleted after its grace period, so the Secret holds a valid
- * credential at every moment. Returns an outcome only when tokens keep the resource from Ready.
+ * lost, and mints again. A rotated PAT is deleted after its grace period, so the Secret
+ * contains a valid credential at every moment. Returns an outcome only when tokens keep the
+ * resource from Ready.
  */
 export async function ensureTokens(
   deps: ReconcileDeps,
