@@ -340,6 +340,8 @@ export class CsvBatcher {
       time,
     });
     this.snapshot = undefined;
+    // A failed task may mean the schema changed in ISC: read it again before the retry.
+    if (!landed) this.schemaRead = false;
     if (!landed || removalsUncertain) {
       for (const [uid, key] of waking) this.waiting.set(uid, key);
       this.retry();

@@ -25,9 +25,23 @@ const goodSchema: SourceSchema = {
 } as SourceSchema;
 
 /** A tenant stub that applies each uploaded file to `accounts`, as a full aggregation does. */
-function fakeTenant(schema: SourceSchema, accounts: Account[]) {
+function fakeTenant(schema: SourceSchema, accounts: Account[], results: string[] = []) {
   const uploads: string[] = [];
   let processed = 0;
+  const apply = (text: string) => {
+    const rows = parseAccountsCsv(text).rows;
+    accounts.splice(
+      0,
+      accounts.length,
+      ...rows.map((row, index) => ({
+        id: `acc-${index}`,
+        name: row.name ?? '',
+        nativeIdentity: row.id ?? '',
+        sourceId: 'source-1',
+        attributes: row,
+      })),
+    );
+  };
   const connection = {
     api: {
       async *list() {
@@ -35,22 +49,13 @@ function fakeTenant(schema: SourceSchema, accounts: Account[]) {
       },
       async loadAccounts(_sourceId: string, text: string) {
         uploads.push(text);
-        const rows = parseAccountsCsv(text).rows;
-        accounts.splice(
-          0,
-          accounts.length,
-          ...rows.map((row, index) => ({
-            id: `acc-${index}`,
-            name: row.name ?? '',
-            nativeIdentity: row.id ?? '',
-            sourceId: 'source-1',
-            attributes: row,
-          })),
-        );
         return { id: `task-${uploads.length}` };
       },
       async waitForTask(id: string) {
-        return { id, completionStatus: 'SUCCESS', completed: 'now' };
+        const result = results.shift() ?? 'SUCCESS';
+        // A task that ends with ERROR changes no account, as in ISC.
+        if (result !== 'ERROR') apply(uploads.at(-1)!);
+        return { id, completionStatus: result, completed: 'now' };
       },
       async processIdentityProfile() {
         processed++;
@@ -328,6 +333,35 @@ test('landed generation is not sent again', async () => {
   await settle();
   assert.is(batcher.submit(resources[0]!, true), 'landed');
   batcher.stop();
+});
+
+test('warning with removals is retried', async () => {
+  const accounts = Array.from({ length: 10 }, (_, index) => unmanaged(`HAND-${index}`));
+  const resources = [resource('HAND-0')];
+  resources[0]!.metadata.deletionTimestamp = new Date();
+  const tenant = fakeTenant(goodSchema, accounts, ['WARNING']);
+  const { batcher, reports, woken } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle(300);
+  batcher.stop();
+  const results = reports.flatMap((report) => (report.kind === 'uploaded' ? [report.result] : []));
+  assert.equal(results, ['WARNING']);
+  assert.ok(
+    reports.some((report) => report.kind === 'unchanged'),
+    'no retry after WARNING',
+  );
+  assert.equal(woken, ['team/hand-0']);
+});
+
+test('failed task is retried', async () => {
+  const tenant = fakeTenant(goodSchema, [], ['ERROR']);
+  const resources = [resource('SA-1')];
+  const { batcher, reports } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle(300);
+  batcher.stop();
+  const results = reports.flatMap((report) => (report.kind === 'uploaded' ? [report.result] : []));
+  assert.equal(results, ['ERROR', 'SUCCESS']);
 });
 
 test.run();

@@ -927,4 +927,108 @@ test('an identity converged at this generation is not read again after a restart
   assert.is(identityReads, before + 1);
 });
 
+/** A batcher stub that records what reconciles hand over. */
+function batch(recorder: Recorder, options: { landed?: boolean; settled?: boolean } = {}) {
+  return {
+    submit: (target: ServiceAccount, claim: boolean) => {
+      recorder.calls.push(`submit:${target.spec.accountId}:${claim}`);
+      return options.landed ? ('landed' as const) : ('scheduled' as const);
+    },
+    settled: () => options.settled ?? true,
+  };
+}
+
+test('csv create marks status and submits', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const { outcome, events } = await reconcileServiceAccount(
+    { ...deps(recorder), batch: batch(recorder) },
+    resource(),
+  );
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForUpload');
+  assert.equal(recorder.calls, ['findAccount', 'submit:SA-001:true']);
+  assert.type(recorder.statusPatches[0]?.accountCreateRequestedAt, 'string');
+  assert.equal(
+    events.map((event) => event.reason),
+    ['CreatingAccount'],
+  );
+});
+
+test('csv create marks status once', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const requested = resource({ status: { accountCreateRequestedAt: '2026-01-01T00:00:00Z' } });
+  const { outcome, events } = await reconcileServiceAccount(
+    { ...deps(recorder), batch: batch(recorder, { landed: true }) },
+    requested,
+  );
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForAccount');
+  assert.is(recorder.statusPatches.length, 0);
+  assert.is(events.length, 0);
+});
+
+test('csv update submits instead of calling', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const owned = resource({ status: { accountOwned: true } });
+  const { outcome } = await reconcileServiceAccount(
+    {
+      ...deps(recorder, { account: account({ ...current, purpose: 'old' }) }),
+      batch: batch(recorder),
+    },
+    owned,
+  );
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForUpload');
+  assert.not.ok(recorder.calls.includes('updateAccount'));
+  assert.ok(recorder.calls.includes('submit:SA-001:true'));
+});
+
+test('csv foreign account is not submitted', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const { outcome } = await reconcileServiceAccount(
+    { ...deps(recorder, { account: account(current) }), batch: batch(recorder) },
+    resource(),
+  );
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'AccountNotOwned');
+  assert.not.ok(recorder.calls.some((call) => call.startsWith('submit:')));
+});
+
+test('csv deletion submits, never deletes', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const deleting = resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    status: { accountOwned: true },
+  });
+  const { outcome } = await reconcileServiceAccount(
+    { ...deps(recorder, { account: account(current) }), batch: batch(recorder) },
+    deleting,
+  );
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'DeletingAccount');
+  assert.not.ok(recorder.calls.includes('deleteAccount'));
+  assert.ok(recorder.calls.includes('submit:SA-001:true'));
+  assert.not.ok(recorder.calls.includes('setFinalizers'));
+});
+
+test('csv deletion waits for a running upload', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const deleting = resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    status: { accountCreateRequestedAt: '2026-01-01T00:00:00Z' },
+  });
+  const { outcome } = await reconcileServiceAccount(
+    { ...deps(recorder), batch: batch(recorder, { settled: false }) },
+    deleting,
+  );
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'DeletingAccount');
+  assert.not.ok(recorder.calls.includes('setFinalizers'), 'the finalizer was released early');
+});
+
+test('csv deletion releases a gone account', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const deleting = resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    status: { accountCreateRequestedAt: '2025-01-01T00:00:00Z' },
+  });
+  await reconcileServiceAccount({ ...deps(recorder), batch: batch(recorder) }, deleting);
+  assert.ok(recorder.calls.includes('setFinalizers'));
+  assert.not.ok(recorder.calls.some((call) => call.startsWith('submit:')));
+});
+
 test.run();
