@@ -1,6 +1,6 @@
 /**
  * csv sync mode end to end: a Tenant with `syncMode: csv`, the operator as its own process and
- * the emulator, whose call log counts the uploads. The source holds accounts no resource owns
+ * the emulator, whose call log counts the uploads. The source contains accounts no resource owns
  * from the start; every upload must carry them unchanged.
  */
 import { gunzipSync } from 'node:zlib';
@@ -75,7 +75,7 @@ test.before(async () => {
         baseUrl: emulator.url,
         credentialsSecretRef: { namespace: 'isc-system', name: 'isc-credentials' },
         syncMode: 'csv',
-        batchWindowSeconds: 3,
+        batchWindowSeconds: 5,
         deleteGuard: { maxPercent: 10 },
       },
     },
@@ -372,6 +372,58 @@ test('raising the guard lets the deletion finish', async () => {
   assert.is(tenant.status?.lastUpload?.result, 'SUCCESS');
   const remaining = (await sourceAccounts()).map((account) => account.nativeIdentity).sort();
   assert.equal(remaining, [...unmanaged.keys(), 'SA-REPORT'].sort());
+  await assertUnmanagedKept();
+});
+
+test('schema mismatch stops uploads', async () => {
+  const schema = (await isc.getAccountSchema(sourceId))!;
+  await isc.replaceSchema(sourceId, {
+    ...schema,
+    attributes: [
+      ...schema.attributes,
+      {
+        name: 'roles',
+        type: 'STRING',
+        description: 'multi-valued, which a csv-mode upload cannot write back',
+        isMulti: true,
+        isEntitlement: false,
+        isGroup: false,
+      },
+    ],
+  });
+  const before = (await sourceAccounts()).length;
+  await createServiceAccount('team', 'late', {
+    accountId: 'SA-LATE',
+    email: 'late@example.com',
+    invite: false,
+  });
+  const tenant = await waitFor(
+    'Tenant Stalled with SchemaMismatch',
+    async () => {
+      const current = await getTenant();
+      const stalled = current.status?.conditions?.find((c) => c.type === 'Stalled');
+      return stalled?.reason === 'SchemaMismatch' ? current : undefined;
+    },
+    120_000,
+  );
+  const stalled = tenant.status!.conditions!.find((c) => c.type === 'Stalled')!;
+  assert.match(stalled.message, 'roles');
+  assert.is((await sourceAccounts()).length, before);
+
+  const changed = (await isc.getAccountSchema(sourceId))!;
+  await isc.replaceSchema(sourceId, {
+    ...changed,
+    attributes: changed.attributes.filter((attribute) => attribute.name !== 'roles'),
+  });
+  await waitFor(
+    'SA-LATE in ISC',
+    async () =>
+      (await sourceAccounts()).some((account) => account.nativeIdentity === 'SA-LATE')
+        ? true
+        : undefined,
+    180_000,
+    1_000,
+  );
   await assertUnmanagedKept();
 });
 
