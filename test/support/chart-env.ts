@@ -8,18 +8,19 @@ import { stringify } from 'yaml';
 /**
  * Writes a kubeconfig into `directory` that authenticates with a TokenRequest token of the
  * ServiceAccount namespace/name, so that its holder is bound by the chart's RBAC only, and
- * returns the file's path.
+ * returns the file's path. The token expires after `expirationSeconds`.
  */
 export async function writeServiceAccountKubeconfig(
   admin: KubeConfig,
   directory: string,
   namespace: string,
   name: string,
+  expirationSeconds = 3600,
 ): Promise<string> {
   const request = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
     namespace,
     name,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    body: { spec: { audiences: [], expirationSeconds } },
   });
   const token = request.status?.token;
   assert.ok(token, `TokenRequest for ${namespace}/${name} returned no token`);

@@ -87,6 +87,8 @@ export async function startReliabilityEnv(
     cluster.directory,
     credentialsNamespace,
     chartServiceAccount,
+    // Long enough for `npm run load`, which may run for more than an hour.
+    6 * 3600,
   );
 
   const operators: OperatorProcess[] = [];
