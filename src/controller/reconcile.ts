@@ -211,9 +211,14 @@ export async function reconcileServiceAccount(
   const desired = desiredAccountAttributes(resource);
   const lookup =
     deps.lookupAccount ?? ((id: string, native: string) => deps.api.findAccount(id, native));
-  const account = await lookup(source.id, accountId);
+  let account = await lookup(source.id, accountId);
   if (!account && deps.batch) {
     return result(await createInBatch(deps, deps.batch, resource, events));
+  }
+  if (!account && deps.lookupAccount) {
+    // A resync's snapshot can be older than a create this resource sent, and the create
+    // timeout may have passed meanwhile. Only a direct read may justify sending a create.
+    account = await deps.api.findAccount(source.id, accountId);
   }
   if (!account) {
     const outcome = await createAccount(deps, resource, source.id, desired);

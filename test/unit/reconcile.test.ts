@@ -239,6 +239,32 @@ test('pending create is waited for, not resent', async () => {
   assert.not.ok(recorder.calls.includes('createAccount'));
 });
 
+test('stale snapshot miss sends no second create', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  // The create went out two hours ago, past the timeout; the resync's snapshot predates it,
+  // but ISC has the account now.
+  const context = deps(recorder, { account: account(current) });
+  context.lookupAccount = async () => {
+    recorder.calls.push('snapshot');
+    return undefined;
+  };
+  const sent = resource({ status: { accountCreateRequestedAt: '2025-12-31T23:00:00Z' } });
+  await reconcileServiceAccount(context, sent);
+  assert.equal(recorder.calls.slice(0, 2), ['snapshot', 'findAccount']);
+  assert.not.ok(recorder.calls.includes('createAccount'), 'the create was sent again');
+});
+
+test('snapshot miss confirmed by a read creates', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder);
+  context.lookupAccount = async () => {
+    recorder.calls.push('snapshot');
+    return undefined;
+  };
+  await reconcileServiceAccount(context, resource());
+  assert.equal(recorder.calls, ['snapshot', 'findAccount', 'createAccount']);
+});
+
 test('update is sent once while in flight', async () => {
   const recorder: Recorder = { calls: [], statusPatches: [] };
   const context = deps(recorder, { account: account({ ...current, purpose: 'Old' }) });
