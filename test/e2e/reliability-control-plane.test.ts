@@ -228,10 +228,21 @@ test('operator recovers from control-plane faults', async () => {
   }
   for (const name of deletedNames) {
     const accountId = `CP-${names.indexOf(name)}`;
-    assert.not.ok(
-      accounts.some((account) => account.nativeIdentity === accountId),
-      `account ${accountId} outlived its deleted resource`,
-    );
+    if (accounts.some((account) => account.nativeIdentity === accountId)) {
+      const history = operator
+        .output()
+        .split('\n')
+        .filter((line) => line.includes(`"name":"${name}"`))
+        .map((line) => {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          return `${entry.time} ${entry.msg} ${entry.reason ?? ''} gen=${entry.generation}`;
+        });
+      const creates = createTaskIds(env.emulator).filter((id) => id === accountId).length;
+      assert.unreachable(
+        `account ${accountId} outlived its deleted resource; creates sent: ${creates}; ` +
+          `operator log of ${name}:\n${history.join('\n')}`,
+      );
+    }
   }
   assert.is(accounts.length, remaining.length, 'accounts on the source');
   assert.equal(duplicates(createTaskIds(env.emulator)), {}, 'account ids created more than once');
