@@ -30,8 +30,10 @@ import { setCondition } from './conditions.ts';
 import { CsvBatcher } from './csv-batcher.ts';
 import { CsvUploadReporter } from './csv-report.ts';
 import { classifyFailure, type Failure } from './errors.ts';
+import { IdentityBatch } from './identity-batch.ts';
 import { WorkQueue } from './queue.ts';
 import {
+  type IdentityAccess,
   type Outcome,
   type ReconcileDeps,
   type ReconcileResult,
@@ -91,6 +93,8 @@ export class ServiceAccountController {
   private readonly events: EventRecorder;
   /** csv-mode tenants' upload queues, by tenant name. */
   private readonly batchers = new Map<string, CsvBatcher>();
+  /** Bulk identity reads and invitations, by tenant, with the API they were made for. */
+  private readonly identityBatches = new Map<string, { api: IscApi; batch: IdentityBatch }>();
   private readonly uploadReporter: CsvUploadReporter;
   private readonly workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -199,6 +203,7 @@ export class ServiceAccountController {
     clearInterval(this.watchdogTimer);
     clearTimeout(this.restartTimer);
     for (const batcher of this.batchers.values()) batcher.stop();
+    for (const { batch } of this.identityBatches.values()) batch.close();
     this.queue.shutdown();
     await this.informer.stop();
     await Promise.all(this.workers);
@@ -353,6 +358,7 @@ export class ServiceAccountController {
           tenantBaseUrl: tenant.connection.client.baseUrl,
           ...(lookupAccount ? { lookupAccount } : {}),
           ...(batcher ? { batch: batcher } : {}),
+          identities: this.identityAccess(key, tenant.name, tenant.connection.api),
           now: () => new Date(),
         },
         resource,
@@ -472,6 +478,33 @@ export class ServiceAccountController {
     }
     batcher.configure(csv.batchWindowMs, csv.maxDeletePercent);
     return batcher;
+  }
+
+  /**
+   * Binds the tenant's IdentityBatch to one resource. A new connection (changed Tenant or rotated
+   * credential) gets a new batch; what the old one had queued is asked again by the resources.
+   */
+  private identityAccess(key: string, tenantName: string, api: IscApi): IdentityAccess {
+    let entry = this.identityBatches.get(tenantName);
+    if (entry?.api !== api) {
+      entry?.batch.close();
+      const batch = new IdentityBatch({
+        api,
+        wake: (keys) => {
+          for (const woken of keys) this.queue.add(woken);
+        },
+        windowMs: identityBatchWindowMs,
+        logger: this.logger.child({ tenant: tenantName, component: 'identity-batch' }),
+      });
+      entry = { api, batch };
+      this.identityBatches.set(tenantName, entry);
+    }
+    const { batch } = entry;
+    return {
+      read: (identityId) => batch.identity(identityId, key),
+      invite: (identityId, previous) => batch.invite(identityId, key, previous),
+      takeInvitationFailure: (identityId) => batch.takeInvitationFailure(identityId),
+    };
   }
 
   /**
@@ -680,6 +713,12 @@ function relevantFields(resource: ServiceAccount): string {
 
 /** How often a reason that persists is logged (and recorded as a Warning Event) again. */
 const repeatLogMs = 5 * 60_000;
+/**
+ * How long identity reads and invitations are collected before one request goes out: short
+ * against the seconds ISC takes to create an identity, long enough for a resync's burst of
+ * reconciles to share requests.
+ */
+const identityBatchWindowMs = 250;
 
 function claimsSameAccount(a: ServiceAccount, b: ServiceAccount): boolean {
   if (a.metadata.uid === b.metadata.uid) return false;

@@ -1,6 +1,6 @@
 import type { IscApi } from '../isc/api.ts';
-import { IscNetworkError, isIscError } from '../isc/errors.ts';
-import type { Account } from '../isc/types.ts';
+import { IscApiError, IscNetworkError, isIscError } from '../isc/errors.ts';
+import type { Account, Identity } from '../isc/types.ts';
 import type { ServiceAccountResources } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
 import {
@@ -10,6 +10,7 @@ import {
   type ServiceAccount,
   type ServiceAccountStatus,
 } from '../kube/types.ts';
+import type { IdentityRead, InvitationFailure } from './identity-batch.ts';
 import type { TenantSetup } from './tenant.ts';
 import { ensureTokens } from './tokens.ts';
 
@@ -51,10 +52,25 @@ export interface ReconcileDeps {
    * account file upload per batch. Absent in api mode, where each change is its own call.
    */
   batch?: AccountBatch;
+  /**
+   * The tenant's bulk identity reads and invitations, for this resource. Without it each read and
+   * invitation is a request of its own.
+   */
+  identities?: IdentityAccess;
   /** Account lookup for this reconcile: the resync snapshot, or by default one direct lookup. */
   lookupAccount?: (sourceId: string, nativeIdentity: string) => Promise<Account | undefined>;
   now: () => Date;
 }
+
+/** The part of the tenant's IdentityBatch a reconcile uses, bound to its resource. */
+export interface IdentityAccess {
+  read(identityId: string): IdentityRead;
+  /** Queues the invitation; `previous` is the invitation status to restore if ISC refuses it. */
+  invite(identityId: string, previous: InvitationStatus): void;
+  takeInvitationFailure(identityId: string): InvitationFailure | undefined;
+}
+
+type InvitationStatus = NonNullable<NonNullable<ServiceAccount['status']>['invitation']>;
 
 /** The part of the csv-mode batcher a reconcile uses. */
 export interface AccountBatch {
@@ -318,7 +334,21 @@ export async function reconcileServiceAccount(
       message: `account ${account.id} and identity ${account.identityId} match the spec`,
     });
   }
-  const identity = await deps.api.getIdentity(account.identityId);
+  let identity: Identity | undefined;
+  if (deps.identities) {
+    const read = deps.identities.read(account.identityId);
+    if (read.state === 'pending') {
+      return result({
+        kind: 'waiting',
+        reason: 'WaitingForIdentity',
+        message: `account ${account.id} exists; reading identity ${account.identityId}`,
+      });
+    }
+    if (read.state === 'failed') throw read.error;
+    identity = read.identity;
+  } else {
+    identity = await deps.api.getIdentity(account.identityId);
+  }
   const email = identity?.attributes?.email;
   const emailCurrent =
     typeof email === 'string' && email.toLowerCase() === desired['e-mail']!.toLowerCase();
@@ -416,6 +446,46 @@ function convergedWithIdentity(resource: ServiceAccount, identityId: string): bo
 }
 
 /**
+ * Handles a batched invitation request of this resource that failed. A client error (4xx other
+ * than 408 and 429) means ISC sent no mail: the attempt is taken back from status and the error
+ * reported, so the invitation goes out once the cause is fixed. After a timeout or a 5xx the mail
+ * may have gone out; the attempt stays recorded and a Warning says how to send it again.
+ */
+async function reportInvitationFailure(
+  deps: ReconcileDeps,
+  resource: ServiceAccount,
+  identityId: string,
+  events: EventNote[],
+): Promise<void> {
+  const failure = deps.identities?.takeInvitationFailure(identityId);
+  if (!failure) return;
+  const { error } = failure;
+  const refused =
+    error instanceof IscApiError && error.status < 500 && ![408, 429].includes(error.status);
+  if (refused) {
+    const previous = failure.context as InvitationStatus;
+    // A merge patch removes a field only when it is sent as null.
+    const restored = {
+      sentAt: previous.sentAt ?? null,
+      count: previous.count ?? null,
+      handledResendRequest: previous.handledResendRequest ?? null,
+    } as unknown as InvitationStatus;
+    const patched = await deps.resources.patchStatus(resource, { invitation: restored });
+    resource.metadata.resourceVersion = patched.metadata.resourceVersion;
+    resource.status = { ...resource.status, invitation: previous };
+    throw error;
+  }
+  events.push({
+    type: 'Warning',
+    reason: 'InvitationUncertain',
+    message:
+      `the invitation request for identity ${identityId} got no clear answer ` +
+      `(${error instanceof Error ? error.message : String(error)}); ISC may not have sent ` +
+      `the mail. Set the ${resendInviteAnnotation} annotation to a new value to send it again`,
+  });
+}
+
+/**
  * Sends ISC's invitation mail once per resource, once more if it expired unanswered, and again
  * when the resend annotation gets a new value. The request is recorded in status before it is
  * sent, so a crash between the two loses one invitation rather than sending two; the expiry
@@ -431,6 +501,7 @@ async function ensureInvitation(
   events: EventNote[],
 ): Promise<void> {
   if (resource.spec.invite === false) return;
+  await reportInvitationFailure(deps, resource, identityId, events);
   const invitation = resource.status?.invitation ?? {};
   if (identityStatus !== undefined && registeredStatuses.has(identityStatus)) {
     if (!invitation.registered) observed.invitation = { ...invitation, registered: true };
@@ -464,7 +535,8 @@ async function ensureInvitation(
   const marked = await deps.resources.patchStatus(resource, { invitation: next });
   resource.metadata.resourceVersion = marked.metadata.resourceVersion;
   resource.status = { ...resource.status, invitation: next };
-  await deps.api.inviteIdentities([identityId]);
+  if (deps.identities) deps.identities.invite(identityId, invitation);
+  else await deps.api.inviteIdentities([identityId]);
   observed.invitation = next;
   events.push({
     type: 'Normal',

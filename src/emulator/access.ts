@@ -259,7 +259,9 @@ export function inviteIdentities(
     const invitedAt = state.clock.nowIso();
     for (const id of targets) {
       const record = state.identities.get(id);
-      if (record?.identity.identityStatus === 'UNREGISTERED') record.invitedAt = invitedAt;
+      if (record?.identity.identityStatus !== 'UNREGISTERED') continue;
+      record.invitedAt = invitedAt;
+      record.invitationsSent = (record.invitationsSent ?? 0) + 1;
     }
     return undefined;
   });

@@ -107,6 +107,8 @@ export interface IdentityRecord {
   capabilities: string[];
   /** Time of the last invitation mail, or null when none was sent. */
   invitedAt: string | null;
+  /** Invitation mails sent so far, for tests that check each went out once; absent means none. */
+  invitationsSent?: number;
 }
 
 export type CompletionStatus = 'SUCCESS' | 'WARNING' | 'ERROR' | 'TERMINATED' | 'TEMPERROR';

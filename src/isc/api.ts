@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IscClient } from './client.ts';
 import { IscAmbiguousError, IscApiError, IscTaskTimeoutError, isIscError } from './errors.ts';
-import { and, eq } from './filters.ts';
+import { and, eq, within } from './filters.ts';
 import type {
   Account,
   AsyncResult,
@@ -382,6 +382,22 @@ export class IscApi {
     return this.getOrUndefined<Identity>(
       this.client.path('identities', `/${encodeURIComponent(id)}`),
     );
+  }
+
+  /**
+   * Reads several identities with one request (`id in (...)`, at most one page), uncorrelated
+   * ones included. Ids ISC does not know are missing from the map.
+   */
+  async getIdentities(ids: readonly string[]): Promise<Map<string, Identity>> {
+    if (ids.length > pageSize) throw new RangeError(`at most ${pageSize} identities per request`);
+    const { body } = await this.client.get<Identity[]>(this.client.path('identities'), {
+      searchParams: {
+        limit: pageSize,
+        filters: within('id', ids),
+        defaultFilter: 'NONE',
+      },
+    });
+    return new Map(body.map((identity) => [identity.id, identity]));
   }
 
   async getIdentityName(id: string): Promise<string | undefined> {

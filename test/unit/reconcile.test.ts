@@ -1057,4 +1057,64 @@ test('csv deletion releases a gone account', async () => {
   assert.not.ok(recorder.calls.some((call) => call.startsWith('submit:')));
 });
 
+test('a refused batched invitation is taken back from status and reported', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const refusal = new IscApiError({
+    method: 'POST',
+    path: '/v2025/identities/invite',
+    status: 403,
+    detail: { messages: ['missing scope idn:password-user-invite:manage'] },
+  });
+  const context = deps(recorder, { account: account(current) });
+  const queued: string[] = [];
+  context.identities = {
+    read: (identityId) => ({
+      state: 'read',
+      identity: {
+        id: identityId,
+        name: 'audit01',
+        identityStatus: 'UNREGISTERED',
+        attributes: { email: 'admin@example.com' },
+      },
+    }),
+    invite: (identityId) => queued.push(identityId),
+    takeInvitationFailure: () => ({ error: refusal, context: {} }),
+  };
+  const sent = resource({
+    status: {
+      accountOwned: true,
+      invitation: { sentAt: '2026-01-01T00:59:00.000Z', count: 1 },
+    },
+  });
+  try {
+    await reconcileServiceAccount(context, sent);
+    assert.unreachable('the refusal is reported');
+  } catch (error) {
+    assert.is(error, refusal);
+  }
+  assert.equal(recorder.statusPatches.at(-1)?.invitation, {
+    sentAt: null,
+    count: null,
+    handledResendRequest: null,
+  } as unknown as ServiceAccountStatus['invitation']);
+  assert.equal(queued, [], 'nothing is queued in the reconcile that reports the refusal');
+});
+
+test('an unverified identity waits for the batched read', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current) });
+  context.identities = {
+    read: () => ({ state: 'pending' }),
+    invite: () => assert.unreachable('no invitation before the identity is read'),
+    takeInvitationFailure: () => undefined,
+  };
+  const before = identityReads;
+  const { outcome } = await reconcileServiceAccount(
+    context,
+    resource({ status: { accountOwned: true } }),
+  );
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForIdentity');
+  assert.is(identityReads, before, 'no single identity read');
+});
+
 test.run();

@@ -1,0 +1,198 @@
+import type { Logger } from 'pino';
+import type { IscApi } from '../isc/api.ts';
+import type { Identity } from '../isc/types.ts';
+
+/** Identities read in one request (`id in (...)`), which keeps its URL near 4 KB. */
+export const identityReadChunk = 100;
+/** Identities invited in one request. */
+export const invitationChunk = 250;
+
+/** The result of an identity read for one reconcile. */
+export type IdentityRead =
+  | { state: 'read'; identity: Identity | undefined }
+  | { state: 'pending' }
+  | { state: 'failed'; error: unknown };
+
+/** An invitation whose request failed. */
+export interface InvitationFailure {
+  error: unknown;
+  /** Opaque value the reconcile handed over with the invitation, to undo its status marker. */
+  context: unknown;
+}
+
+export interface IdentityBatchOptions {
+  api: IscApi;
+  /** Queues these resource keys for another reconcile. */
+  wake: (keys: readonly string[]) => void;
+  /** How long requests are collected before one is sent. */
+  windowMs: number;
+  logger: Logger;
+}
+
+interface Waiting {
+  keys: Set<string>;
+}
+
+interface PendingInvitation {
+  key: string;
+  context: unknown;
+}
+
+/**
+ * Collects the identity reads and invitations of many reconciles of one tenant and sends them in
+ * bulk: one `GET /identities?filters=id in (...)` per 100 identities and one
+ * `POST /identities/invite` per 250. A reconcile never waits on the batch: it gets `pending`, ends,
+ * and is queued again when the request it joined has completed. A thousand new accounts cost
+ * about ten identity reads and four invitation requests instead of a thousand of each, whatever
+ * the number of workers.
+ */
+export class IdentityBatch {
+  private readonly options: IdentityBatchOptions;
+  private readonly waitingReads = new Map<string, Waiting>();
+  /** Reads sent and still without a response. A key that requests one of them meanwhile joins it. */
+  private readonly inFlightReads = new Map<string, Waiting>();
+  /** Read results not yet taken, each for one reconcile of each key that requested it. */
+  private readonly answers = new Map<string, { read: IdentityRead; at: number }>();
+  private readonly queuedInvitations = new Map<string, PendingInvitation>();
+  private readonly failedInvitations = new Map<string, InvitationFailure>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: IdentityBatchOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Returns the identity read for this reconcile of `key`, or `pending` after joining the next
+   * request. Each answer serves one reconcile only, so the next one reads ISC afresh.
+   */
+  identity(identityId: string, key: string): IdentityRead {
+    const answerKey = `${key}\n${identityId}`;
+    const answer = this.answers.get(answerKey);
+    if (answer) {
+      this.answers.delete(answerKey);
+      return answer.read;
+    }
+    const inFlight = this.inFlightReads.get(identityId);
+    if (inFlight) {
+      inFlight.keys.add(key);
+      return { state: 'pending' };
+    }
+    const waiting = this.waitingReads.get(identityId) ?? { keys: new Set<string>() };
+    waiting.keys.add(key);
+    this.waitingReads.set(identityId, waiting);
+    this.schedule();
+    return { state: 'pending' };
+  }
+
+  /**
+   * Queues an invitation for the next request. If that request fails, `context` comes back with
+   * the failure through takeInvitationFailure.
+   */
+  invite(identityId: string, key: string, context: unknown): void {
+    this.failedInvitations.delete(identityId);
+    this.queuedInvitations.set(identityId, { key, context });
+    this.schedule();
+  }
+
+  /** Returns, once, why the invitation of this identity could not be sent. */
+  takeInvitationFailure(identityId: string): InvitationFailure | undefined {
+    const failure = this.failedInvitations.get(identityId);
+    this.failedInvitations.delete(identityId);
+    return failure;
+  }
+
+  /** Stops sending; queued work is dropped, and the resources' next reconciles ask again. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.options.windowMs);
+    this.timer.unref();
+  }
+
+  private async flush(): Promise<void> {
+    this.forgetOldAnswers();
+    const reads = [...this.waitingReads.entries()];
+    this.waitingReads.clear();
+    const invitations = [...this.queuedInvitations.entries()];
+    this.queuedInvitations.clear();
+    await Promise.all([
+      ...chunks(reads, identityReadChunk).map((chunk) => this.read(chunk)),
+      ...chunks(invitations, invitationChunk).map((chunk) => this.sendInvitations(chunk)),
+    ]);
+  }
+
+  private async read(chunk: Array<[string, Waiting]>): Promise<void> {
+    const ids = chunk.map(([id]) => id);
+    for (const [id, waiting] of chunk) this.inFlightReads.set(id, waiting);
+    let found: Map<string, Identity> | undefined;
+    let error: unknown;
+    try {
+      found = await this.options.api.getIdentities(ids);
+    } catch (caught) {
+      error = caught;
+      this.options.logger.warn(
+        { err: caught, identities: ids.length },
+        'reading a batch of identities failed',
+      );
+    }
+    const at = Date.now();
+    const keys: string[] = [];
+    for (const [id, waiting] of chunk) {
+      this.inFlightReads.delete(id);
+      const read: IdentityRead = found
+        ? { state: 'read', identity: found.get(id) }
+        : { state: 'failed', error };
+      for (const key of waiting.keys) {
+        this.answers.set(`${key}\n${id}`, { read, at });
+        keys.push(key);
+      }
+    }
+    this.options.wake(keys);
+  }
+
+  /**
+   * Sends one invitation request. It is not sent again on failure: a request that timed out or
+   * got a 5xx may still have mailed the invitations, and each resource sends at most one per
+   * request (the ISC client already resends what provably did not arrive). The failure goes to
+   * each resource's next reconcile, which decides what its status should say.
+   */
+  private async sendInvitations(chunk: Array<[string, PendingInvitation]>): Promise<void> {
+    const ids = chunk.map(([id]) => id);
+    try {
+      await this.options.api.inviteIdentities(ids);
+    } catch (error) {
+      this.options.logger.error(
+        { err: error, identities: ids.length },
+        'a batch of invitations failed',
+      );
+      for (const [id, pending] of chunk) {
+        this.failedInvitations.set(id, { error, context: pending.context });
+      }
+      this.options.wake(chunk.map(([, pending]) => pending.key));
+    }
+  }
+
+  /** Drops answers no reconcile took within ten minutes, e.g. of deleted resources. */
+  private forgetOldAnswers(): void {
+    const cutoff = Date.now() - 600_000;
+    for (const [answerKey, answer] of this.answers) {
+      if (answer.at < cutoff) this.answers.delete(answerKey);
+    }
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) {
+    result.push(items.slice(start, start + size));
+  }
+  return result;
+}

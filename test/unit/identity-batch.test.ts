@@ -1,0 +1,116 @@
+import { pino } from 'pino';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { IdentityBatch } from '../../src/controller/identity-batch.ts';
+import type { IscApi } from '../../src/isc/api.ts';
+import { IscApiError } from '../../src/isc/errors.ts';
+import type { Identity } from '../../src/isc/types.ts';
+
+interface Stub {
+  reads: string[][];
+  invitations: string[][];
+  woken: string[];
+  failInvitations?: Error;
+  failReads?: Error;
+}
+
+function batchWith(stub: Stub): IdentityBatch {
+  const api = {
+    getIdentities: async (ids: readonly string[]) => {
+      stub.reads.push([...ids]);
+      if (stub.failReads) throw stub.failReads;
+      // Identities whose id starts with "gone" do not exist.
+      return new Map<string, Identity>(
+        ids
+          .filter((id) => !id.startsWith('gone'))
+          .map((id) => [id, { id, name: id, identityStatus: 'UNREGISTERED' }]),
+      );
+    },
+    inviteIdentities: async (ids: string[]) => {
+      stub.invitations.push([...ids]);
+      if (stub.failInvitations) throw stub.failInvitations;
+    },
+  } as unknown as IscApi;
+  return new IdentityBatch({
+    api,
+    wake: (keys) => stub.woken.push(...keys),
+    windowMs: 5,
+    logger: pino({ level: 'silent' }),
+  });
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+test('reads of many resources share one request per hundred identities', async () => {
+  const stub: Stub = { reads: [], invitations: [], woken: [] };
+  const batch = batchWith(stub);
+  for (let index = 0; index < 250; index++) {
+    assert.equal(batch.identity(`id-${index}`, `ns/sa-${index}`), { state: 'pending' });
+  }
+  await settle();
+  assert.equal(
+    stub.reads.map((ids) => ids.length),
+    [100, 100, 50],
+  );
+  assert.is(stub.woken.length, 250);
+  const answer = batch.identity('id-7', 'ns/sa-7');
+  assert.is(answer.state, 'read');
+  assert.is(answer.state === 'read' && answer.identity?.id, 'id-7');
+  // An answer serves one reconcile: the next one reads ISC again.
+  assert.equal(batch.identity('id-7', 'ns/sa-7'), { state: 'pending' });
+});
+
+test('a key that asks again while its read is in flight joins it', async () => {
+  const stub: Stub = { reads: [], invitations: [], woken: [] };
+  const batch = batchWith(stub);
+  batch.identity('id-1', 'ns/a');
+  batch.identity('id-1', 'ns/a');
+  batch.identity('id-1', 'ns/b');
+  await settle();
+  assert.equal(stub.reads, [['id-1']]);
+  assert.equal(stub.woken.sort(), ['ns/a', 'ns/b']);
+});
+
+test('an unknown identity reads as undefined and a failed read as failed', async () => {
+  const stub: Stub = { reads: [], invitations: [], woken: [] };
+  const batch = batchWith(stub);
+  batch.identity('gone-1', 'ns/a');
+  await settle();
+  assert.equal(batch.identity('gone-1', 'ns/a'), { state: 'read', identity: undefined });
+
+  stub.failReads = new Error('ISC is down');
+  batch.identity('id-2', 'ns/b');
+  await settle();
+  const failed = batch.identity('id-2', 'ns/b');
+  assert.is(failed.state, 'failed');
+});
+
+test('invitations go out in one request and are not resent after a failure', async () => {
+  const stub: Stub = { reads: [], invitations: [], woken: [] };
+  const batch = batchWith(stub);
+  for (let index = 0; index < 300; index++) batch.invite(`id-${index}`, `ns/sa-${index}`, {});
+  await settle();
+  assert.equal(
+    stub.invitations.map((ids) => ids.length),
+    [250, 50],
+  );
+  assert.is(stub.woken.length, 0, 'a sent invitation wakes no one');
+
+  const refusal = new IscApiError({
+    method: 'POST',
+    path: '/v2025/identities/invite',
+    status: 403,
+    detail: { messages: ['missing scope'] },
+  });
+  stub.failInvitations = refusal;
+  batch.invite('id-x', 'ns/x', { sentAt: 'before' });
+  await settle();
+  assert.is(stub.invitations.length, 3, 'one attempt only');
+  assert.equal(stub.woken, ['ns/x']);
+  const failure = batch.takeInvitationFailure('id-x');
+  assert.is(failure?.error, refusal);
+  assert.equal(failure?.context, { sentAt: 'before' });
+  assert.is(batch.takeInvitationFailure('id-x'), undefined, 'a failure is reported once');
+});
+
+test.run();
