@@ -650,7 +650,8 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
       events,
     };
   }
-  if (!observeOnly) await withdrawUserLevels(deps, resource);
+  // Orphan leaves everything in ISC, the user levels this resource added included.
+  if (!observeOnly && wantsDeletion(resource)) await withdrawUserLevels(deps, resource);
   if (observeOnly || !wantsDeletion(resource) || !owned || !accountId) {
     return release(
       'OrphanedAccount',

@@ -908,10 +908,11 @@ test('orphan policy releases without deleting', async () => {
   const deleting = resource({
     metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
     spec: { ...resource().spec, deletionPolicy: 'Orphan' },
-    status: { accountOwned: true },
+    status: { accountOwned: true, identityId: 'identity-1', userLevelsAdded: ['HELPDESK'] },
   });
-  await reconcileServiceAccount(deps(recorder, { account: account(current) }), deleting);
-  assert.equal(recorder.calls, ['setFinalizers']);
+  const context = deps(recorder, { account: account(current), capabilities: ['HELPDESK'] });
+  await reconcileServiceAccount(context, deleting);
+  assert.equal(recorder.calls, ['setFinalizers'], 'no account delete and no user level change');
 });
 
 test('an identity converged at this generation is not read again after a restart', async () => {
