@@ -26,6 +26,10 @@ COPY examples ./examples
 # The distroless nonroot user as numbers, so that Kubernetes can verify runAsNonRoot. The image
 # has no shell: the entrypoint is Node itself, in exec form, so Node runs as PID 1 and gets
 # SIGTERM directly. The operator's handler then stops its controllers and releases the Lease.
+# V8 sizes its young generation from the machine's memory, up to 3 x 64 MiB semispace on a large
+# node; the operator's garbage is short-lived and small, so 2 MiB keeps its peak RSS at about half
+# (bench/memory.ts, BENCHMARKS.md) at no measured cost in time to converge.
+ENV NODE_OPTIONS="--max-semi-space-size=2"
 USER 65532:65532
 ENTRYPOINT ["/nodejs/bin/node", "dist/src/cli/main.js"]
 CMD ["run"]

@@ -22,15 +22,17 @@ export interface OperatorProcess {
 
 /**
  * Starts the operator with production defaults, overridden only by `env`, and resolves once
- * /readyz returns 200. Memory is sampled every second until stop().
+ * /readyz returns 200. `entry` is the CLI to run: the TypeScript source by default, or the
+ * compiled build that the container image runs. Memory is sampled every second until stop().
  */
 export async function startOperatorProcess(
   env: Record<string, string>,
   logPath: string,
+  entry = cli,
 ): Promise<OperatorProcess> {
   const port = await findFreePort();
   const metricsUrl = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, [cli, 'run'], {
+  const child: ChildProcess = spawn(process.execPath, [entry, 'run'], {
     env: {
       PATH: process.env.PATH ?? '',
       OPERATOR_METRICS_ADDRESS: `127.0.0.1:${port}`,

@@ -1,9 +1,28 @@
 // Renders the results as a two-panel SVG: calls per account and time to Ready against N.
 
+interface OperatorRun {
+  callsPerAccount: number;
+  secondsToAllReady: number;
+  rateLimitFloorSeconds: number;
+}
+
 interface PlotRow {
   n: number;
-  operator: { callsPerAccount: number; secondsToAllReady: number; rateLimitFloorSeconds: number };
+  /** The api-mode run. */
+  operator: OperatorRun | undefined;
+  csv: OperatorRun | undefined;
   baseline: { callsPerAccount: number; secondsToAllIdentities: number } | undefined;
+}
+
+/** The points of one run per row that has it. */
+function pointsOf(
+  rows: readonly PlotRow[],
+  value: (row: PlotRow) => number | undefined,
+): Array<[number, number]> {
+  return rows.flatMap((row) => {
+    const y = value(row);
+    return y === undefined ? [] : [[row.n, y] as [number, number]];
+  });
 }
 
 interface Series {
@@ -23,14 +42,17 @@ export function renderPlot(rows: readonly PlotRow[]): string {
     {
       label: 'operator (api mode)',
       color: '#1f77b4',
-      points: rows.map((r) => [r.n, r.operator.callsPerAccount]),
+      points: pointsOf(rows, (r) => r.operator?.callsPerAccount),
+    },
+    {
+      label: 'operator (csv mode)',
+      color: '#9467bd',
+      points: pointsOf(rows, (r) => r.csv?.callsPerAccount),
     },
     {
       label: 'naive manual procedure',
       color: '#d62728',
-      points: rows.flatMap((r) =>
-        r.baseline ? [[r.n, r.baseline.callsPerAccount] as [number, number]] : [],
-      ),
+      points: pointsOf(rows, (r) => r.baseline?.callsPerAccount),
     },
     {
       label: 'target: 6 (api mode)',
@@ -41,22 +63,27 @@ export function renderPlot(rows: readonly PlotRow[]): string {
   ];
   const times: Series[] = [
     {
-      label: 'operator: all Ready',
+      label: 'api mode: all Ready',
       color: '#1f77b4',
-      points: rows.map((r) => [r.n, r.operator.secondsToAllReady]),
+      points: pointsOf(rows, (r) => r.operator?.secondsToAllReady),
+    },
+    {
+      label: 'csv mode: all Ready',
+      color: '#9467bd',
+      points: pointsOf(rows, (r) => r.csv?.secondsToAllReady),
     },
     {
       label: 'naive: all identities',
       color: '#d62728',
-      points: rows.flatMap((r) =>
-        r.baseline ? [[r.n, r.baseline.secondsToAllIdentities] as [number, number]] : [],
-      ),
+      points: pointsOf(rows, (r) => r.baseline?.secondsToAllIdentities),
     },
     {
-      label: 'operator: 2x rate-limit floor',
+      label: 'api mode: 2x rate-limit floor',
       color: '#2ca02c',
       dashed: true,
-      points: rows.map((r) => [r.n, 2 * r.operator.rateLimitFloorSeconds]),
+      points: pointsOf(rows, (r) =>
+        r.operator ? 2 * r.operator.rateLimitFloorSeconds : undefined,
+      ),
     },
   ];
   const width = panelWidth * 2;

@@ -1,10 +1,12 @@
 // Benchmark harness: node bench/run.ts [--quick] [--n 10,100,1000] [--mode api]
+//   [--skip-baseline] [--skip-steady-state] [--check]
 //
 // Starts a local kube-apiserver, then for each N an ISC emulator with per-response latency and
 // ISC's gateway rate limit, and the operator as a child process. It creates N ServiceAccounts,
-// waits until all are Ready, measures one steady-state resync, then runs the naive manual
-// procedure against a fresh emulator with the same options. Writes bench/results.json and
-// bench/results.svg. Everything listens on and talks to 127.0.0.1 only.
+// waits until all are Ready and measures one steady-state resync; meanwhile the naive manual
+// procedure runs against another emulator with the same options. All sizes run at once. Writes
+// bench/results.json and bench/results.svg; --check exits 1 when a call-count target is missed.
+// Everything listens on and talks to 127.0.0.1 only.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,10 +16,10 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { iscDefaultRateLimit } from '../src/emulator/rate-limit.ts';
 import { type EmulatorOptions, startEmulator } from '../src/emulator/server.ts';
-import { startLocalCluster } from '../src/envtest/index.ts';
+import { type LocalCluster, startLocalCluster } from '../src/envtest/index.ts';
 import { loadKubeConfig } from '../src/kube/client.ts';
 import { installCrds } from '../src/kube/crds.ts';
-import { group, serviceAccountPlural, version } from '../src/kube/types.ts';
+import { group, serviceAccountPlural, tenantPlural, version } from '../src/kube/types.ts';
 import {
   type BaselineResult,
   baselineClient,
@@ -38,15 +40,16 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     n: { type: 'string' },
-    mode: { type: 'string', default: 'api' },
+    mode: { type: 'string', default: 'api,csv' },
     'skip-baseline': { type: 'boolean', default: false },
+    'skip-steady-state': { type: 'boolean', default: false },
+    check: { type: 'boolean', default: false },
   },
 });
-if (values.mode !== 'api') {
-  console.error(
-    `--mode ${values.mode} is not supported: the operator has no CSV batch mode yet, so only ` +
-      '--mode api can be measured',
-  );
+type SyncMode = 'api' | 'csv';
+const modes = values.mode.split(',').map((text) => text.trim());
+if (modes.length === 0 || modes.some((mode) => mode !== 'api' && mode !== 'csv')) {
+  console.error(`--mode "${values.mode}" is invalid; give api, csv or api,csv`);
   process.exit(2);
 }
 const sizes = (values.n ?? (values.quick ? '10,100,1000' : '10,100,1000,10000'))
@@ -70,10 +73,12 @@ const emulatorOptions: EmulatorOptions = {
   rateLimit: iscDefaultRateLimit,
   logger: pino({ level: 'error' }),
 };
+/** The Tenant resource of every csv-mode run (each run has an API server of its own). */
+const csvTenantName = 'bench-csv';
 const operatorClient = { clientId: 'bench-operator', clientSecret: `op-${crypto.randomUUID()}` };
 const outputDirectory = new URL('./out/', import.meta.url).pathname;
 mkdirSync(outputDirectory, { recursive: true });
-const log = (message: string) => console.log(`${new Date().toISOString()} ${message}`);
+const logLine = (message: string) => console.log(`${new Date().toISOString()} ${message}`);
 
 interface OperatorResult {
   n: number;
@@ -119,44 +124,114 @@ const revision = {
   commit: git('rev-parse', 'HEAD'),
   changedFiles: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean),
 };
-log(`starting local cluster (sizes ${sizes.join(', ')})`);
-const cluster = await startLocalCluster();
-const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
-const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-const core = kubeConfig.makeApiClient(CoreV1Api);
-await installCrds(kubeConfig);
+/** One local kube-apiserver and the clients the harness uses on it. */
+interface Kube {
+  cluster: LocalCluster;
+  customObjects: CustomObjectsApi;
+  core: CoreV1Api;
+}
+
+async function startKube(): Promise<Kube> {
+  const cluster = await startLocalCluster();
+  const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+  await installCrds(kubeConfig);
+  return {
+    cluster,
+    customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
+    core: kubeConfig.makeApiClient(CoreV1Api),
+  };
+}
+
+logLine(`sizes ${sizes.join(', ')}, modes ${modes.join(', ')}`);
+// The api-mode operators take their tenant from ISC_* variables and share one API server. Each
+// csv-mode run gets an API server of its own, because its tenant is a cluster-scoped Tenant
+// resource that every operator process on the same server would also manage.
+const apiKube = modes.includes('api') ? await startKube() : undefined;
 
 const results: Array<{
   n: number;
-  operator: OperatorResult;
+  operator: OperatorResult | undefined;
+  csv: OperatorResult | undefined;
   baseline: BaselineResult | undefined;
 }> = [];
 try {
-  for (const n of sizes) {
-    const operator = await measureOperator(n);
-    let baseline: BaselineResult | undefined;
-    if (!values['skip-baseline']) {
-      log(`N=${n}: baseline`);
-      const emulator = await startEmulator({
-        ...emulatorOptions,
-        clients: [baselineClient, baselineSetupClient],
-      });
-      try {
-        baseline = await runBaseline(emulator, n, 120_000 + n * 2_000);
-      } finally {
-        await emulator.close();
-      }
-      log(
-        `N=${n}: baseline ${baseline.callsPerAccount.toFixed(2)} calls per account, ${baseline.secondsToAllIdentities.toFixed(1)} s`,
+  // Sizes and modes run at once, each with its own emulators, operator process and namespace:
+  // the tenant's rate limit, not the machine, bounds every run, so together they take about as
+  // long as the largest.
+  await Promise.all(
+    sizes.map(async (n) => {
+      const [operator, csv, baseline] = await Promise.all([
+        apiKube ? measureOperator(n, 'api', apiKube) : undefined,
+        modes.includes('csv') ? measureInOwnCluster(n, 'csv') : undefined,
+        values['skip-baseline'] ? undefined : measureBaseline(n),
+      ]);
+      results.push({ n, operator, csv, baseline });
+      results.sort((a, b) => a.n - b.n);
+      writeResults();
+    }),
+  );
+} finally {
+  await apiKube?.cluster.stop();
+}
+logLine(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+if (values.check) process.exit(checkTargets() ? 0 : 1);
+
+/**
+ * Compares each run's call counts (not its times, which depend on the machine) with the targets
+ * of BENCHMARKS.md, prints one line per check, and returns false when any is missed.
+ */
+function checkTargets(): boolean {
+  const callsPerAccountTarget: Record<SyncMode, number> = { api: 6, csv: 0.1 };
+  let passed = true;
+  const runs = results.flatMap(({ n, operator, csv }) => [
+    ...(operator ? [{ n, mode: 'api' as const, operator }] : []),
+    ...(csv ? [{ n, mode: 'csv' as const, operator: csv }] : []),
+  ]);
+  for (const { n, mode, operator } of runs) {
+    const checks: Array<[string, boolean]> = [
+      [`all ${n} resources Ready`, Object.keys(operator.notReady).length === 0],
+      [
+        `at most ${callsPerAccountTarget[mode]} ISC calls per account (measured ${operator.callsPerAccount.toFixed(2)})`,
+        operator.callsPerAccount <= callsPerAccountTarget[mode],
+      ],
+    ];
+    const periodic = operator.steadyState?.periodicRound;
+    if (periodic) {
+      const readLimit = Math.ceil(n / 250) + 5;
+      checks.push(
+        [`no writes in a steady-state resync (measured ${periodic.writes})`, periodic.writes === 0],
+        [
+          `at most ${readLimit} reads in a steady-state resync (measured ${periodic.reads})`,
+          periodic.reads <= readLimit,
+        ],
       );
     }
-    results.push({ n, operator, baseline });
-    writeResults();
+    for (const [label, ok] of checks) {
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${mode} N=${n}: ${label}`);
+      passed &&= ok;
+    }
   }
-} finally {
-  await cluster.stop();
+  return passed;
 }
-log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+/** Runs the naive procedure against its own emulator, alongside the operator's run. */
+async function measureBaseline(n: number): Promise<BaselineResult> {
+  const log = (message: string) => logLine(`baseline N=${n}: ${message}`);
+  log('started');
+  const emulator = await startEmulator({
+    ...emulatorOptions,
+    clients: [baselineClient, baselineSetupClient],
+  });
+  try {
+    const baseline = await runBaseline(emulator, n, 120_000 + n * 2_000);
+    log(
+      `${baseline.callsPerAccount.toFixed(2)} calls per account, ${baseline.secondsToAllIdentities.toFixed(1)} s`,
+    );
+    return baseline;
+  } finally {
+    await emulator.close();
+  }
+}
 
 function writeResults() {
   const document = {
@@ -186,33 +261,48 @@ function writeResults() {
   writeFileSync(new URL('./results.svg', import.meta.url), renderPlot(results));
 }
 
-async function measureOperator(n: number): Promise<OperatorResult> {
-  const namespace = `bench-${n}-${Date.now().toString(36)}`;
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+async function measureInOwnCluster(n: number, mode: SyncMode): Promise<OperatorResult> {
+  const kube = await startKube();
+  try {
+    return await measureOperator(n, mode, kube);
+  } finally {
+    await kube.cluster.stop();
+  }
+}
+
+async function measureOperator(n: number, mode: SyncMode, kube: Kube): Promise<OperatorResult> {
+  const label = `${mode} N=${n}`;
+  const log = (message: string) => logLine(`${label}: ${message}`);
+  const namespace = `bench-${mode}-${n}`;
+  await kube.core.createNamespace({ body: { metadata: { name: namespace } } });
   const emulator = await startEmulator({ ...emulatorOptions, clients: [operatorClient] });
-  const env = {
-    KUBECONFIG: cluster.kubeconfigPath,
-    ISC_BASE_URL: emulator.url,
-    ISC_CLIENT_ID: operatorClient.clientId,
-    ISC_CLIENT_SECRET: operatorClient.clientSecret,
+  const env: Record<string, string> = {
+    KUBECONFIG: kube.cluster.kubeconfigPath,
     OPERATOR_WATCH_NAMESPACES: namespace,
   };
-  const logPath = `${outputDirectory}operator-${n}.log`;
+  if (mode === 'api') {
+    env.ISC_BASE_URL = emulator.url;
+    env.ISC_CLIENT_ID = operatorClient.clientId;
+    env.ISC_CLIENT_SECRET = operatorClient.clientSecret;
+  } else {
+    await createCsvTenant(kube, namespace, emulator.url);
+  }
+  const logPath = `${outputDirectory}operator-${mode}-${n}.log`;
   writeFileSync(logPath, '');
   try {
-    log(`N=${n}: starting operator`);
+    log('starting operator');
     const operator = await startOperatorProcess(env, logPath);
     const createStarted = Date.now();
-    await createResources(namespace, n);
+    await createResources(kube, namespace, n, mode === 'csv' ? csvTenantName : undefined);
     const secondsToCreateResources = (Date.now() - createStarted) / 1000;
-    log(`N=${n}: created ${n} resources in ${secondsToCreateResources.toFixed(1)} s`);
+    log(`created ${n} resources in ${secondsToCreateResources.toFixed(1)} s`);
 
     const timeoutMs = 120_000 + n * 1_000;
     let notReady: Record<string, number> = {};
     let readyAt: number | undefined;
     let lastReport = 0;
     while (Date.now() - createStarted < timeoutMs) {
-      notReady = await countNotReady(namespace);
+      notReady = await countNotReady(kube, namespace);
       const waiting = Object.values(notReady).reduce((a, b) => a + b, 0);
       if (waiting === 0) {
         readyAt = Date.now();
@@ -220,14 +310,14 @@ async function measureOperator(n: number): Promise<OperatorResult> {
       }
       if (Date.now() - lastReport > 30_000) {
         lastReport = Date.now();
-        log(`N=${n}: ${waiting} not Ready yet ${JSON.stringify(notReady)}`);
+        log(`${waiting} not Ready yet ${JSON.stringify(notReady)}`);
       }
       await sleep(n > 1000 ? 5_000 : 1_000);
     }
     const samples = await operator.scrape();
     await operator.stop();
     const calls = emulator.calls.filter((c) => c.clientId === operatorClient.clientId);
-    writeFileSync(`${outputDirectory}calls-${n}.json`, JSON.stringify(calls));
+    writeFileSync(`${outputDirectory}calls-${mode}-${n}.json`, JSON.stringify(calls));
     const counts = countCalls(calls);
     // The floor covers the calls made until all were Ready; later ones did not delay them.
     const floor = rateLimitFloorSeconds(
@@ -242,7 +332,10 @@ async function measureOperator(n: number): Promise<OperatorResult> {
       `N=${n}: ${readyAt ? 'all Ready' : 'TIMED OUT'} after ${secondsToAllReady.toFixed(1)} s, ` +
         `${(counts.total / n).toFixed(2)} calls per account, floor ${floor.toFixed(1)} s`,
     );
-    const steadyState = readyAt ? await measureSteadyState(n, env, emulator) : undefined;
+    const steadyState =
+      readyAt && !values['skip-steady-state']
+        ? await measureSteadyState(n, mode, env, emulator)
+        : undefined;
     return {
       n,
       calls: counts,
@@ -276,15 +369,17 @@ async function measureOperator(n: number): Promise<OperatorResult> {
  */
 async function measureSteadyState(
   n: number,
+  mode: SyncMode,
   env: Record<string, string>,
   emulator: Awaited<ReturnType<typeof startEmulator>>,
 ): Promise<SteadyStateResult> {
-  const resyncSeconds = 20 + Math.ceil(n * 0.15);
-  log(`N=${n}: steady state, restarting the operator with a ${resyncSeconds} s resync`);
+  const log = (message: string) => logLine(`${mode} N=${n}: ${message}`);
+  const resyncSeconds = 30 + Math.ceil(n * 0.02);
+  log(`steady state, restarting the operator with a ${resyncSeconds} s resync`);
   emulator.clearCalls();
   const operator = await startOperatorProcess(
     { ...env, OPERATOR_RESYNC_SECONDS: String(resyncSeconds) },
-    `${outputDirectory}operator-${n}-steady.log`,
+    `${outputDirectory}operator-${mode}-${n}-steady.log`,
   );
   const readyAt = Date.now();
   const splitAt = readyAt + resyncSeconds * 1000 - 1_000;
@@ -312,7 +407,7 @@ async function measureSteadyState(
   const startupRound = countCalls(calls.filter((c) => c.startedAt < splitAt));
   const periodicRound = countCalls(calls.filter((c) => c.startedAt >= splitAt));
   log(
-    `N=${n}: periodic resync ${periodicRound.reads} reads, ${periodicRound.writes} writes; ` +
+    `periodic resync ${periodicRound.reads} reads, ${periodicRound.writes} writes; ` +
       `startup round ${startupRound.reads} reads, ${startupRound.writes} writes`,
   );
   return {
@@ -324,13 +419,44 @@ async function measureSteadyState(
   };
 }
 
-async function createResources(namespace: string, n: number): Promise<void> {
+/**
+ * Creates the csv-mode Tenant with the production defaults (batch window, delete guard) and its
+ * credentials Secret in the benchmark's namespace.
+ */
+async function createCsvTenant(kube: Kube, namespace: string, baseUrl: string): Promise<void> {
+  await kube.core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
+  });
+  await kube.customObjects.createClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name: csvTenantName },
+      spec: {
+        baseUrl,
+        credentialsSecretRef: { namespace, name: 'isc-credentials' },
+        syncMode: 'csv',
+      },
+    },
+  });
+}
+
+async function createResources(
+  kube: Kube,
+  namespace: string,
+  n: number,
+  tenantName: string | undefined,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < n) {
       const i = next++;
       const suffix = String(i).padStart(5, '0');
-      await customObjects.createNamespacedCustomObject({
+      await kube.customObjects.createNamespacedCustomObject({
         group,
         version,
         namespace,
@@ -343,6 +469,7 @@ async function createResources(namespace: string, n: number): Promise<void> {
             accountId: `BENCH-${suffix}`,
             email: `svc-${suffix}@example.com`,
             purpose: 'benchmark',
+            ...(tenantName ? { tenantRef: { name: tenantName } } : {}),
           },
         },
       });
@@ -352,11 +479,11 @@ async function createResources(namespace: string, n: number): Promise<void> {
 }
 
 /** Counts the resources that are not Ready, by Ready reason (`None` before the first status). */
-async function countNotReady(namespace: string): Promise<Record<string, number>> {
+async function countNotReady(kube: Kube, namespace: string): Promise<Record<string, number>> {
   const byReason: Record<string, number> = {};
   let continueToken: string | undefined;
   do {
-    const page = (await customObjects.listNamespacedCustomObject({
+    const page = (await kube.customObjects.listNamespacedCustomObject({
       group,
       version,
       namespace,
