@@ -8,9 +8,7 @@
 // on how many resources and accounts the operator holds, not on how fast ISC answers. Writes
 // bench/memory.json. Everything listens on and talks to 127.0.0.1 only.
 
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -20,12 +18,12 @@ import { loadKubeConfig } from '../src/kube/client.ts';
 import { installCrds } from '../src/kube/crds.ts';
 import { group, serviceAccountPlural, version } from '../src/kube/types.ts';
 import { sumOf } from './metrics.ts';
-import { startOperatorProcess } from './operator-process.ts';
+import { prepareImageRun, startOperatorProcess } from './operator-process.ts';
 
 const { values } = parseArgs({
   options: {
     n: { type: 'string', default: '10000' },
-    'node-options': { type: 'string', default: imageNodeOptions() },
+    'node-options': { type: 'string' },
     source: { type: 'boolean', default: false },
   },
 });
@@ -41,13 +39,8 @@ const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const outputDirectory = new URL('./out/', import.meta.url).pathname;
 mkdirSync(outputDirectory, { recursive: true });
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-let entry: string | undefined;
-if (!values.source) {
-  log('compiling the build the image runs (tsc -p tsconfig.build.json)');
-  execFileSync(`${root}node_modules/.bin/tsc`, ['-p', 'tsconfig.build.json'], { cwd: root });
-  entry = `${root}dist/src/cli/main.js`;
-}
+const image = values.source ? undefined : prepareImageRun();
+const nodeOptions = values['node-options'] ?? image?.nodeOptions ?? '';
 
 const cluster = await startLocalCluster();
 const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
@@ -76,11 +69,11 @@ try {
       ISC_RATE_LIMIT_PER_10S: '100000',
       // One periodic resync after convergence, measured like the rest.
       OPERATOR_RESYNC_SECONDS: String(Math.max(120, Math.ceil(n / 20))),
-      NODE_OPTIONS: values['node-options'],
+      NODE_OPTIONS: nodeOptions,
       LOG_LEVEL: 'warn',
     },
     `${outputDirectory}memory-${n}.log`,
-    entry,
+    image?.entry,
   );
   const idle = operator.peaks();
   log(`operator started, peak RSS ${mib(idle.peakRssBytes)} MiB before any resource`);
@@ -109,7 +102,7 @@ try {
   const result = {
     generatedAt: new Date().toISOString(),
     n,
-    nodeOptions: values['node-options'],
+    nodeOptions,
     build: values.source ? 'TypeScript source (type stripping)' : 'compiled (dist/)',
     allReady: readyAt !== undefined,
     secondsToAllReady: readyAt ? (readyAt - started) / 1000 : undefined,
@@ -173,10 +166,4 @@ async function countNotReady(): Promise<number> {
     continueToken = page.metadata?.continue || undefined;
   } while (continueToken);
   return waiting;
-}
-
-/** The NODE_OPTIONS the Dockerfile sets, so that the default run measures what ships. */
-function imageNodeOptions(): string {
-  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
-  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
 }

@@ -33,7 +33,7 @@ import {
   rateLimitFloorSeconds,
   sumOf,
 } from './metrics.ts';
-import { startOperatorProcess } from './operator-process.ts';
+import { prepareImageRun, startOperatorProcess } from './operator-process.ts';
 import { renderPlot } from './plot.ts';
 
 const { values } = parseArgs({
@@ -147,6 +147,8 @@ logLine(`sizes ${sizes.join(', ')}, modes ${modes.join(', ')}`);
 // csv-mode run gets an API server of its own, because its tenant is a cluster-scoped Tenant
 // resource that every operator process on the same server would also manage.
 const apiKube = modes.includes('api') ? await startKube() : undefined;
+// The operator runs as the image runs it: compiled, with the image's NODE_OPTIONS.
+const image = prepareImageRun();
 
 const results: Array<{
   n: number;
@@ -250,8 +252,7 @@ function writeResults() {
       asyncDelayMs: emulatorOptions.asyncDelayMs,
       rateLimit: '100 requests per 10 s per client id and API family',
     },
-    operator:
-      'src/cli/main.ts run as a child process, production defaults (4 workers, 600 s resync, 30 s identity processing interval)',
+    operator: `dist/src/cli/main.js run (compiled, as the image runs it) as a child process with NODE_OPTIONS="${image.nodeOptions}", production defaults (4 workers, 600 s resync, 30 s identity processing interval)`,
     results,
   };
   writeFileSync(
@@ -291,7 +292,11 @@ async function measureOperator(n: number, mode: SyncMode, kube: Kube): Promise<O
   writeFileSync(logPath, '');
   try {
     log('starting operator');
-    const operator = await startOperatorProcess(env, logPath);
+    const operator = await startOperatorProcess(
+      { ...env, NODE_OPTIONS: image.nodeOptions },
+      logPath,
+      image.entry,
+    );
     const createStarted = Date.now();
     await createResources(kube, namespace, n, mode === 'csv' ? csvTenantName : undefined);
     const secondsToCreateResources = (Date.now() - createStarted) / 1000;
@@ -378,8 +383,9 @@ async function measureSteadyState(
   log(`steady state, restarting the operator with a ${resyncSeconds} s resync`);
   emulator.clearCalls();
   const operator = await startOperatorProcess(
-    { ...env, OPERATOR_RESYNC_SECONDS: String(resyncSeconds) },
+    { ...env, OPERATOR_RESYNC_SECONDS: String(resyncSeconds), NODE_OPTIONS: image.nodeOptions },
     `${outputDirectory}operator-${mode}-${n}-steady.log`,
+    image.entry,
   );
   const readyAt = Date.now();
   const splitAt = readyAt + resyncSeconds * 1000 - 1_000;
