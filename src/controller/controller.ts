@@ -494,6 +494,7 @@ export class ServiceAccountController {
           for (const woken of keys) this.queue.add(woken);
         },
         windowMs: identityBatchWindowMs,
+        maxWaitMs: identityBatchMaxWaitMs,
         logger: this.logger.child({ tenant: tenantName, component: 'identity-batch' }),
       });
       entry = { api, batch };
@@ -714,11 +715,12 @@ function relevantFields(resource: ServiceAccount): string {
 /** How often a reason that persists is logged (and recorded as a Warning Event) again. */
 const repeatLogMs = 5 * 60_000;
 /**
- * How long identity reads and invitations are collected before one request goes out: short
- * against the seconds ISC takes to create an identity, long enough for a resync's burst of
- * reconciles to share requests.
+ * Identity reads and invitations go out 250 ms after the last one was requested, and at most 5 s
+ * after the first: short against the seconds ISC takes to create an identity, long enough for
+ * the reconciles that follow an upload or a resync to fill whole requests.
  */
 const identityBatchWindowMs = 250;
+const identityBatchMaxWaitMs = 5_000;
 
 function claimsSameAccount(a: ServiceAccount, b: ServiceAccount): boolean {
   if (a.metadata.uid === b.metadata.uid) return false;

@@ -24,8 +24,12 @@ export interface IdentityBatchOptions {
   api: IscApi;
   /** Queues these resource keys for another reconcile. */
   wake: (keys: readonly string[]) => void;
-  /** How long requests are collected before one is sent. */
+  /**
+   * How long the batch waits for one more request before it sends what it has. While requests
+   * keep coming it waits on, up to maxWaitMs after the first, or until a request is full.
+   */
   windowMs: number;
+  maxWaitMs: number;
   logger: Logger;
 }
 
@@ -56,6 +60,8 @@ export class IdentityBatch {
   private readonly queuedInvitations = new Map<string, PendingInvitation>();
   private readonly failedInvitations = new Map<string, InvitationFailure>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the oldest request still waiting to be sent arrived. */
+  private firstWaitingAt: number | undefined;
   private closed = false;
 
   constructor(options: IdentityBatchOptions) {
@@ -109,11 +115,19 @@ export class IdentityBatch {
   }
 
   private schedule(): void {
-    if (this.timer || this.closed) return;
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    const full =
+      this.waitingReads.size >= identityReadChunk || this.queuedInvitations.size >= invitationChunk;
+    const now = Date.now();
+    this.firstWaitingAt ??= now;
+    const deadline = this.firstWaitingAt + this.options.maxWaitMs;
+    const delay = full ? 0 : Math.max(0, Math.min(this.options.windowMs, deadline - now));
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.firstWaitingAt = undefined;
       void this.flush();
-    }, this.options.windowMs);
+    }, delay);
     this.timer.unref();
   }
 

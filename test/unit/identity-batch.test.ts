@@ -14,7 +14,7 @@ interface Stub {
   failReads?: Error;
 }
 
-function batchWith(stub: Stub): IdentityBatch {
+function batchWith(stub: Stub, timing = { windowMs: 5, maxWaitMs: 20 }): IdentityBatch {
   const api = {
     getIdentities: async (ids: readonly string[]) => {
       stub.reads.push([...ids]);
@@ -34,7 +34,7 @@ function batchWith(stub: Stub): IdentityBatch {
   return new IdentityBatch({
     api,
     wake: (keys) => stub.woken.push(...keys),
-    windowMs: 5,
+    ...timing,
     logger: pino({ level: 'silent' }),
   });
 }
@@ -58,6 +58,21 @@ test('reads of many resources share one request per hundred identities', async (
   assert.is(answer.state === 'read' && answer.identity?.id, 'id-7');
   // An answer serves one reconcile: the next one reads ISC again.
   assert.equal(batch.identity('id-7', 'ns/sa-7'), { state: 'pending' });
+});
+
+test('a full request goes out without waiting for the window', async () => {
+  const stub: Stub = { reads: [], invitations: [], woken: [] };
+  const batch = batchWith(stub, { windowMs: 60_000, maxWaitMs: 60_000 });
+  for (let index = 0; index < 99; index++) batch.identity(`id-${index}`, `ns/sa-${index}`);
+  await settle();
+  assert.equal(stub.reads, [], 'a request that is not full waits');
+  batch.identity('id-99', 'ns/sa-99');
+  await settle();
+  assert.equal(
+    stub.reads.map((ids) => ids.length),
+    [100],
+  );
+  batch.close();
 });
 
 test('a key that asks again while its read is in flight joins it', async () => {
