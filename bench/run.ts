@@ -1,31 +1,35 @@
-// Benchmark harness: node bench/run.ts [--quick] [--n 10,100,1000] [--mode api]
-//   [--skip-baseline] [--skip-steady-state] [--check]
+// Benchmark harness: node bench/run.ts [--quick] [--n 10,100,1000] [--mode api,csv]
+//   [--skip-baseline] [--skip-steady-state] [--check] [--results FILE.json]
 //
 // Starts a local kube-apiserver, then for each N an ISC emulator with per-response latency and
 // ISC's gateway rate limit, and the operator as a child process. It creates N ServiceAccounts,
 // waits until all are Ready and measures one steady-state resync; meanwhile the naive manual
 // procedure runs against another emulator with the same options. All sizes run at once. Writes
-// bench/results.json and bench/results.svg; --check exits 1 when a call-count target is missed.
+// bench/results.json and bench/results.svg (or --results and the .svg beside it); --check exits 1
+// when a call-count target is missed.
 // Everything listens on and talks to 127.0.0.1 only.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { iscDefaultRateLimit } from '../src/emulator/rate-limit.ts';
 import { type EmulatorOptions, startEmulator } from '../src/emulator/server.ts';
-import { type LocalCluster, startLocalCluster } from '../src/envtest/index.ts';
-import { loadKubeConfig } from '../src/kube/client.ts';
-import { installCrds } from '../src/kube/crds.ts';
-import { group, serviceAccountPlural, tenantPlural, version } from '../src/kube/types.ts';
 import {
   type BaselineResult,
   baselineClient,
   baselineSetupClient,
   runBaseline,
 } from './baseline.ts';
+import {
+  countNotReady,
+  createCsvTenant,
+  createResources,
+  csvTenantName,
+  type Kube,
+  startKube,
+} from './kube.ts';
 import {
   type CallCounts,
   countCalls,
@@ -43,6 +47,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'api,csv' },
     'skip-baseline': { type: 'boolean', default: false },
     'skip-steady-state': { type: 'boolean', default: false },
+    results: { type: 'string', default: new URL('./results.json', import.meta.url).pathname },
     check: { type: 'boolean', default: false },
   },
 });
@@ -73,8 +78,6 @@ const emulatorOptions: EmulatorOptions = {
   rateLimit: iscDefaultRateLimit,
   logger: pino({ level: 'error' }),
 };
-/** The Tenant resource of every csv-mode run (each run has an API server of its own). */
-const csvTenantName = 'bench-csv';
 const operatorClient = { clientId: 'bench-operator', clientSecret: `op-${crypto.randomUUID()}` };
 const outputDirectory = new URL('./out/', import.meta.url).pathname;
 mkdirSync(outputDirectory, { recursive: true });
@@ -124,24 +127,6 @@ const revision = {
   commit: git('rev-parse', 'HEAD'),
   changedFiles: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean),
 };
-/** One local kube-apiserver and the clients the harness uses on it. */
-interface Kube {
-  cluster: LocalCluster;
-  customObjects: CustomObjectsApi;
-  core: CoreV1Api;
-}
-
-async function startKube(): Promise<Kube> {
-  const cluster = await startLocalCluster();
-  const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
-  await installCrds(kubeConfig);
-  return {
-    cluster,
-    customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
-    core: kubeConfig.makeApiClient(CoreV1Api),
-  };
-}
-
 logLine(`sizes ${sizes.join(', ')}, modes ${modes.join(', ')}`);
 // The api-mode operators take their tenant from ISC_* variables and share one API server. Each
 // csv-mode run gets an API server of its own, because its tenant is a cluster-scoped Tenant
@@ -183,7 +168,13 @@ if (values.check) process.exit(checkTargets() ? 0 : 1);
  * of BENCHMARKS.md, prints one line per check, and returns false when any is missed.
  */
 function checkTargets(): boolean {
-  const callsPerAccountTarget: Record<SyncMode, number> = { api: 6, csv: 0.1 };
+  // The targets are stated at N=1,000. Below it the one-time setup (source, schema, profile,
+  // preflight: about 30 calls in csv mode) weighs more per account, so api mode is checked
+  // from N=100 and csv mode from N=1,000.
+  const callsPerAccountTarget: Record<SyncMode, { max: number; fromN: number }> = {
+    api: { max: 6, fromN: 100 },
+    csv: { max: 0.1, fromN: 1000 },
+  };
   let passed = true;
   const runs = results.flatMap(({ n, operator, csv }) => [
     ...(operator ? [{ n, mode: 'api' as const, operator }] : []),
@@ -192,11 +183,14 @@ function checkTargets(): boolean {
   for (const { n, mode, operator } of runs) {
     const checks: Array<[string, boolean]> = [
       [`all ${n} resources Ready`, Object.keys(operator.notReady).length === 0],
-      [
-        `at most ${callsPerAccountTarget[mode]} ISC calls per account (measured ${operator.callsPerAccount.toFixed(2)})`,
-        operator.callsPerAccount <= callsPerAccountTarget[mode],
-      ],
     ];
+    const target = callsPerAccountTarget[mode];
+    if (n >= target.fromN) {
+      checks.push([
+        `at most ${target.max} ISC calls per account (measured ${operator.callsPerAccount.toFixed(2)})`,
+        operator.callsPerAccount <= target.max,
+      ]);
+    }
     const periodic = operator.steadyState?.periodicRound;
     if (periodic) {
       const readLimit = Math.ceil(n / 250) + 5;
@@ -255,11 +249,8 @@ function writeResults() {
     operator: `dist/src/cli/main.js run (compiled, as the image runs it) as a child process with NODE_OPTIONS="${image.nodeOptions}", production defaults (4 workers, 600 s resync, 30 s identity processing interval)`,
     results,
   };
-  writeFileSync(
-    new URL('./results.json', import.meta.url),
-    `${JSON.stringify(document, null, 2)}\n`,
-  );
-  writeFileSync(new URL('./results.svg', import.meta.url), renderPlot(results));
+  writeFileSync(values.results, `${JSON.stringify(document, null, 2)}\n`);
+  writeFileSync(values.results.replace(/\.json$/, '.svg'), renderPlot(results));
 }
 
 async function measureInOwnCluster(n: number, mode: SyncMode): Promise<OperatorResult> {
@@ -286,7 +277,7 @@ async function measureOperator(n: number, mode: SyncMode, kube: Kube): Promise<O
     env.ISC_CLIENT_ID = operatorClient.clientId;
     env.ISC_CLIENT_SECRET = operatorClient.clientSecret;
   } else {
-    await createCsvTenant(kube, namespace, emulator.url);
+    await createCsvTenant(kube, namespace, emulator.url, operatorClient);
   }
   const logPath = `${outputDirectory}operator-${mode}-${n}.log`;
   writeFileSync(logPath, '');
@@ -334,7 +325,7 @@ async function measureOperator(n: number, mode: SyncMode, kube: Kube): Promise<O
     const iscSum = sumOf(samples, 'isc_request_duration_seconds_sum');
     const peaks = operator.peaks();
     log(
-      `N=${n}: ${readyAt ? 'all Ready' : 'TIMED OUT'} after ${secondsToAllReady.toFixed(1)} s, ` +
+      `${readyAt ? 'all Ready' : 'TIMED OUT'} after ${secondsToAllReady.toFixed(1)} s, ` +
         `${(counts.total / n).toFixed(2)} calls per account, floor ${floor.toFixed(1)} s`,
     );
     const steadyState =
@@ -423,94 +414,6 @@ async function measureSteadyState(
     overlapped,
     peakRssMiB: mib(operator.peaks().peakRssBytes),
   };
-}
-
-/**
- * Creates the csv-mode Tenant with the production defaults (batch window, delete guard) and its
- * credentials Secret in the benchmark's namespace.
- */
-async function createCsvTenant(kube: Kube, namespace: string, baseUrl: string): Promise<void> {
-  await kube.core.createNamespacedSecret({
-    namespace,
-    body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
-  });
-  await kube.customObjects.createClusterCustomObject({
-    group,
-    version,
-    plural: tenantPlural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name: csvTenantName },
-      spec: {
-        baseUrl,
-        credentialsSecretRef: { namespace, name: 'isc-credentials' },
-        syncMode: 'csv',
-      },
-    },
-  });
-}
-
-async function createResources(
-  kube: Kube,
-  namespace: string,
-  n: number,
-  tenantName: string | undefined,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      const suffix = String(i).padStart(5, '0');
-      await kube.customObjects.createNamespacedCustomObject({
-        group,
-        version,
-        namespace,
-        plural: serviceAccountPlural,
-        body: {
-          apiVersion: `${group}/${version}`,
-          kind: 'ServiceAccount',
-          metadata: { name: `svc-${suffix}` },
-          spec: {
-            accountId: `BENCH-${suffix}`,
-            email: `svc-${suffix}@example.com`,
-            purpose: 'benchmark',
-            ...(tenantName ? { tenantRef: { name: tenantName } } : {}),
-          },
-        },
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-}
-
-/** Counts the resources that are not Ready, by Ready reason (`None` before the first status). */
-async function countNotReady(kube: Kube, namespace: string): Promise<Record<string, number>> {
-  const byReason: Record<string, number> = {};
-  let continueToken: string | undefined;
-  do {
-    const page = (await kube.customObjects.listNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural: serviceAccountPlural,
-      limit: 500,
-      ...(continueToken ? { _continue: continueToken } : {}),
-    })) as {
-      items: Array<{
-        status?: { conditions?: Array<{ type: string; status: string; reason?: string }> };
-      }>;
-      metadata?: { continue?: string };
-    };
-    for (const item of page.items) {
-      const ready = item.status?.conditions?.find((condition) => condition.type === 'Ready');
-      if (ready?.status === 'True') continue;
-      const reason = ready?.reason ?? 'None';
-      byReason[reason] = (byReason[reason] ?? 0) + 1;
-    }
-    continueToken = page.metadata?.continue || undefined;
-  } while (continueToken);
-  return byReason;
 }
 
 function git(...args: string[]): string {
