@@ -228,6 +228,7 @@ export async function runLoad(
   const memory: MemorySample[] = [];
   let sampling = true;
   let burstConvergedMs: number | undefined;
+  let burstCreated = false;
   const sampler = (async () => {
     while (sampling) {
       const rssMiB = await residentMemoryMiB(operator.child.pid!);
@@ -235,7 +236,7 @@ export async function runLoad(
       const count = memory.length % 3 === 0;
       const backlog = count ? (await notConverged(env, namespace)).length : -1;
       if (rssMiB !== undefined) memory.push({ atMs: Date.now() - burstStart, rssMiB, backlog });
-      if (count && backlog === 0 && burstConvergedMs === undefined) {
+      if (count && burstCreated && backlog === 0 && burstConvergedMs === undefined) {
         burstConvergedMs = Date.now() - burstStart;
       }
       progress(
@@ -255,6 +256,7 @@ export async function runLoad(
         purpose: `Created ${index}`,
       });
     });
+    burstCreated = true;
     progress(`created ${options.resources} resources in ${Date.now() - burstStart} ms`);
 
     // Updates go out at a fixed rate, round robin over the resources.
