@@ -27,6 +27,13 @@ export type BatchReport =
       created: number;
       updated: number;
       removed: number;
+      /**
+       * Where the three counts come from: `task` when ISC's task reported them, `diff` when it
+       * did not and they are the operator's diff of the file against the source.
+       */
+      countsFrom: 'task' | 'diff';
+      /** Accounts the file left out, so ISC was asked to remove them. */
+      plannedRemovals: number;
       time: string;
     }
   /** The file matched the source, so nothing was sent. */
@@ -326,6 +333,7 @@ export class CsvBatcher {
         this.logger.warn({ err: describeError(error) }, 'identity processing after upload failed');
       }
     }
+    const counts = taskCounts(status);
     await this.report({
       kind: 'uploaded',
       text,
@@ -334,9 +342,15 @@ export class CsvBatcher {
       taskId: task.id,
       result,
       message,
-      created: plan.created.length,
-      updated: plan.updated.length,
-      removed: plan.removed.length,
+      ...(counts
+        ? { ...counts, countsFrom: 'task' }
+        : {
+            created: plan.created.length,
+            updated: plan.updated.length,
+            removed: plan.removed.length,
+            countsFrom: 'diff',
+          }),
+      plannedRemovals: plan.removed.length,
       time,
     });
     this.snapshot = undefined;
@@ -370,4 +384,29 @@ function taskMessage(status: TaskStatus): string {
     .map((entry) => entry.localizedText?.message ?? entry.key ?? '')
     .filter(Boolean);
   return texts.join('; ');
+}
+
+/**
+ * Reads the created, updated and deleted counts from a load-accounts task's result attributes,
+ * or returns undefined unless the task reports all three. ISC lists the result attributes in
+ * `returns` and keeps their values in `attributes`.
+ */
+export function taskCounts(
+  status: TaskStatus,
+): { created: number; updated: number; removed: number } | undefined {
+  const attributes = status.attributes ?? {};
+  const declared = new Set((status.returns ?? []).map((entry) => entry.attributeName));
+  const count = (name: string): number | undefined => {
+    if (declared.size > 0 && !declared.has(name)) return undefined;
+    const value = attributes[name];
+    const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    return typeof number === 'number' && Number.isInteger(number) && number >= 0
+      ? number
+      : undefined;
+  };
+  const created = count('created');
+  const updated = count('updated');
+  const removed = count('deleted');
+  if (created === undefined || updated === undefined || removed === undefined) return undefined;
+  return { created, updated, removed };
 }

@@ -93,45 +93,11 @@ export class CsvUploadReporter {
     const configMap = fileNamespace
       ? await this.keepFile(tenantName, fileNamespace, report)
       : undefined;
-    const lastUpload = {
-      time: report.time,
-      rows: report.rows,
-      taskId: report.taskId,
-      result: report.result,
-      ...(report.message ? { message: report.message.slice(0, 4096) } : {}),
-      created: report.created,
-      updated: report.updated,
-      removed: report.removed,
-      sha256: report.sha256,
-      ...(configMap ? { configMap } : {}),
-    };
     const failed = report.result !== 'SUCCESS';
-    await this.updateTenant(tenantName, (status, generation) => {
-      const next = { ...status, lastUpload };
-      if (!failed) return withoutStalled(next);
-      return {
-        ...next,
-        conditions: setCondition(
-          status.conditions,
-          {
-            type: 'Stalled',
-            status: 'True',
-            reason: report.result === 'WARNING' ? 'UploadWarning' : 'UploadFailed',
-            message:
-              `ISC's task ${report.taskId} ended with ${report.result}: ${report.message}` +
-              (report.result === 'WARNING' && report.removed > 0
-                ? ". If ISC skipped the removals because of the source's deleteThreshold, raise " +
-                  'it in ISC; the upload is retried'
-                : ''),
-          },
-          generation,
-          new Date(),
-        ),
-      };
-    });
-    const summary =
-      `uploaded ${report.rows} rows (task ${report.taskId}, ${report.result}): ` +
-      `${report.created} created, ${report.updated} updated, ${report.removed} removed`;
+    await this.updateTenant(tenantName, (status, generation) =>
+      statusAfterUpload(status, report, configMap, generation, new Date()),
+    );
+    const summary = uploadSummary(report);
     await this.event(tenantName, failed ? 'Warning' : 'Normal', 'UploadedAccounts', summary);
   }
 
@@ -219,6 +185,64 @@ export class CsvUploadReporter {
     const tenant = await this.tenants.find(tenantName);
     if (tenant) await this.events.record(tenant, { type, reason, message });
   }
+}
+
+type UploadedReport = Extract<BatchReport, { kind: 'uploaded' }>;
+
+/** Returns the Tenant status after an upload: its lastUpload, and Stalled unless ISC's task succeeded. */
+export function statusAfterUpload(
+  status: TenantStatus,
+  report: UploadedReport,
+  configMap: string | undefined,
+  generation: number | undefined,
+  now: Date,
+): TenantStatus {
+  const lastUpload = {
+    time: report.time,
+    rows: report.rows,
+    taskId: report.taskId,
+    result: report.result,
+    ...(report.message ? { message: report.message.slice(0, 4096) } : {}),
+    created: report.created,
+    updated: report.updated,
+    removed: report.removed,
+    countsFrom: report.countsFrom,
+    sha256: report.sha256,
+    ...(configMap ? { configMap } : {}),
+  };
+  const next = { ...status, lastUpload };
+  if (report.result === 'SUCCESS') return withoutStalled(next);
+  return {
+    ...next,
+    conditions: setCondition(
+      status.conditions,
+      {
+        type: 'Stalled',
+        status: 'True',
+        reason: report.result === 'WARNING' ? 'UploadWarning' : 'UploadFailed',
+        message:
+          `ISC's task ${report.taskId} ended with ${report.result}: ${report.message}` +
+          (report.result === 'WARNING' && report.plannedRemovals > 0
+            ? ". If ISC skipped the removals because of the source's deleteThreshold, raise " +
+              'it in ISC; the upload is retried'
+            : ''),
+      },
+      generation,
+      now,
+    ),
+  };
+}
+
+/** Returns the text of the UploadedAccounts Event, which names where its counts come from. */
+export function uploadSummary(report: UploadedReport): string {
+  const source =
+    report.countsFrom === 'task'
+      ? "counts from ISC's task"
+      : "ISC's task reported no counts, so these are the operator's planned changes";
+  return (
+    `uploaded ${report.rows} rows (task ${report.taskId}, ${report.result}): ` +
+    `${report.created} created, ${report.updated} updated, ${report.removed} removed (${source})`
+  );
 }
 
 function withoutStalled(status: TenantStatus): TenantStatus {

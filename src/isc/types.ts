@@ -86,6 +86,8 @@ export interface TaskStatus {
   messages?: Array<{ type?: string; key?: string; localizedText?: { message?: string } | null }>;
   /** Task results, e.g. the counts of a load-accounts task (`created`, `deleted`, ...). */
   attributes?: Record<string, unknown> | null;
+  /** The result attributes the task declares, each naming its key in `attributes`. */
+  returns?: Array<{ name?: string; displayLabel?: string; attributeName?: string }> | null;
 }
 
 /** A personal access token as ISC lists it: metadata only, the secret is never listed. */

@@ -186,6 +186,8 @@ export interface LastUpload {
   created?: number;
   updated?: number;
   removed?: number;
+  /** `task` when the counts are ISC's task result, `diff` when they are the operator's plan. */
+  countsFrom?: 'task' | 'diff';
   sha256: string;
   configMap?: string;
 }

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BatchReport } from '../../src/controller/csv-batcher.ts';
-import { CsvBatcher } from '../../src/controller/csv-batcher.ts';
+import { CsvBatcher, taskCounts } from '../../src/controller/csv-batcher.ts';
 import type { TenantConnection } from '../../src/controller/tenant-registry.ts';
 import { parseAccountsCsv } from '../../src/isc/accounts-csv.ts';
 import type { Account, SchemaAttribute, SourceSchema } from '../../src/isc/types.ts';
@@ -351,6 +351,62 @@ test('warning with removals is retried', async () => {
     'no retry after WARNING',
   );
   assert.equal(woken, ['team/hand-0']);
+});
+
+test('counts come from the task result', async () => {
+  const accounts = Array.from({ length: 10 }, (_, index) => unmanaged(`HAND-${index}`));
+  const resources = [resource('HAND-0')];
+  resources[0]!.metadata.deletionTimestamp = new Date();
+  const tenant = fakeTenant(goodSchema, accounts);
+  // As ISC does when the source's deleteThreshold skips the removals: WARNING, deleted 0.
+  const api = tenant.connection.api as unknown as Record<string, unknown>;
+  api.waitForTask = async (id: string) => ({
+    id,
+    completed: 'now',
+    completionStatus: 'WARNING',
+    attributes: { total: 9, created: 0, updated: 9, deleted: 0, ignored: 0, optimized: 0 },
+    returns: ['total', 'created', 'updated', 'deleted'].map((name) => ({
+      name: `TASK_OUT_ACCOUNT_AGGREGATION_${name.toUpperCase()}`,
+      attributeName: name,
+    })),
+  });
+  const { batcher, reports } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  const uploaded = reports.find((report) => report.kind === 'uploaded');
+  assert.ok(uploaded?.kind === 'uploaded', 'no upload reported');
+  assert.is(uploaded.countsFrom, 'task');
+  assert.is(uploaded.removed, 0);
+  assert.is(uploaded.updated, 9);
+  assert.is(uploaded.plannedRemovals, 1);
+});
+
+test('counts fall back to the diff', async () => {
+  const tenant = fakeTenant(goodSchema, []);
+  const resources = [resource('SA-1')];
+  const { batcher, reports } = makeBatcher(tenant.connection, resources, { value: true });
+  batcher.submit(resources[0]!, true);
+  await settle();
+  batcher.stop();
+  const uploaded = reports.find((report) => report.kind === 'uploaded');
+  assert.ok(uploaded?.kind === 'uploaded', 'no upload reported');
+  assert.is(uploaded.countsFrom, 'diff');
+  assert.is(uploaded.created, 1);
+});
+
+test('task counts read as numbers or strings', () => {
+  assert.equal(taskCounts({ id: 't', attributes: { created: '2', updated: 0, deleted: '1' } }), {
+    created: 2,
+    updated: 0,
+    removed: 1,
+  });
+  assert.is(taskCounts({ id: 't', attributes: { created: 2, updated: 0 } }), undefined);
+  assert.is(
+    taskCounts({ id: 't', attributes: { created: 'x', updated: 0, deleted: 0 } }),
+    undefined,
+  );
+  assert.is(taskCounts({ id: 't' }), undefined);
 });
 
 test('failed task is retried', async () => {
