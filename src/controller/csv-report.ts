@@ -202,7 +202,8 @@ export function statusAfterUpload(
     rows: report.rows,
     taskId: report.taskId,
     result: report.result,
-    ...(report.message ? { message: report.message.slice(0, 4096) } : {}),
+    // The status is merge-patched, so a message left by an earlier upload goes only with null.
+    message: report.message ? report.message.slice(0, 4096) : null,
     created: report.created,
     updated: report.updated,
     removed: report.removed,

@@ -182,7 +182,8 @@ export interface LastUpload {
   rows: number;
   taskId?: string;
   result: string;
-  message?: string;
+  /** ISC's task messages; null removes an earlier upload's message in a merge patch. */
+  message?: string | null;
   created?: number;
   updated?: number;
   removed?: number;

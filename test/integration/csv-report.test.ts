@@ -1,0 +1,92 @@
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BatchReport } from '../../src/controller/csv-batcher.ts';
+import { CsvUploadReporter } from '../../src/controller/csv-report.ts';
+import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
+import { installCrds } from '../../src/kube/crds.ts';
+import { EventRecorder } from '../../src/kube/events.ts';
+import { group, type Tenant, tenantPlural, version } from '../../src/kube/types.ts';
+
+let cluster: LocalCluster;
+let kubeConfig: KubeConfig;
+let api: CustomObjectsApi;
+let reporter: CsvUploadReporter;
+
+test.before(async () => {
+  cluster = await startLocalCluster({ controllerManager: false });
+  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+  await installCrds(kubeConfig);
+  api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const logger = pino({ level: 'silent' });
+  reporter = new CsvUploadReporter(
+    kubeConfig,
+    new EventRecorder(kubeConfig, logger),
+    undefined,
+    logger,
+  );
+});
+
+test.after(async () => {
+  await cluster?.stop();
+});
+
+async function createTenant(name: string): Promise<void> {
+  await api.createClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name },
+      spec: {
+        baseUrl: 'https://example.api.identitynow.com',
+        credentialsSecretRef: { namespace: 'default', name: 'isc' },
+      },
+    },
+  });
+}
+
+async function getTenant(name: string): Promise<Tenant> {
+  return (await api.getClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    name,
+  })) as Tenant;
+}
+
+function uploaded(result: string, message: string): BatchReport {
+  return {
+    kind: 'uploaded',
+    text: 'id,name\n',
+    sha256: 'abc',
+    rows: 1,
+    taskId: `task-${result}`,
+    result,
+    message,
+    created: 0,
+    updated: 1,
+    removed: 0,
+    countsFrom: 'task',
+    plannedRemovals: 1,
+    time: new Date().toISOString(),
+  };
+}
+
+test('success clears an earlier message', async () => {
+  await createTenant('message');
+  await reporter.report('message', undefined, uploaded('WARNING', 'delete phase skipped'));
+  const warned = await getTenant('message');
+  assert.is(warned.status?.lastUpload?.message, 'delete phase skipped');
+
+  await reporter.report('message', undefined, uploaded('SUCCESS', ''));
+  const succeeded = await getTenant('message');
+  assert.is(succeeded.status?.lastUpload?.result, 'SUCCESS');
+  assert.is(succeeded.status?.lastUpload?.message, undefined);
+});
+
+test.run();
