@@ -14,7 +14,7 @@ import { isConflict, TenantResources } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Condition, TenantStatus } from '../kube/types.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import { setCondition } from './conditions.ts';
+import { findCondition, setCondition } from './conditions.ts';
 import type { BatchReport } from './csv-batcher.ts';
 
 /** ConfigMap data stays below Kubernetes' 1 MiB object limit with room for metadata. */
@@ -59,7 +59,7 @@ export class CsvUploadReporter {
   ): Promise<void> {
     switch (report.kind) {
       case 'unchanged':
-        await this.updateTenant(tenantName, (status) => withoutStalled(status));
+        await this.updateTenant(tenantName, (status) => withoutStalled(status, new Date()));
         return;
       case 'failed':
         this.metrics?.csvUpload(tenantName, 'failed');
@@ -67,15 +67,9 @@ export class CsvUploadReporter {
         return;
       case 'refused':
         this.metrics?.csvUpload(tenantName, report.reason);
-        await this.updateTenant(tenantName, (status, generation) => ({
-          ...status,
-          conditions: setCondition(
-            status.conditions,
-            { type: 'Stalled', status: 'True', reason: report.reason, message: report.message },
-            generation,
-            new Date(),
-          ),
-        }));
+        await this.updateTenant(tenantName, (status, generation) =>
+          withStalled(status, report.reason, report.message, generation, new Date()),
+        );
         await this.event(tenantName, 'Warning', report.reason, report.message);
         return;
       case 'uploaded':
@@ -212,22 +206,39 @@ export function statusAfterUpload(
     ...(configMap ? { configMap } : {}),
   };
   const next = { ...status, lastUpload };
-  if (report.result === 'SUCCESS') return withoutStalled(next);
+  if (report.result === 'SUCCESS') return withoutStalled(next, now);
+  const reason = report.result === 'WARNING' ? 'UploadWarning' : 'UploadFailed';
+  const message =
+    `ISC's task ${report.taskId} ended with ${report.result}: ${report.message}` +
+    (report.result === 'WARNING' && report.plannedRemovals > 0
+      ? ". If ISC skipped the removals because of the source's deleteThreshold, raise " +
+        'it in ISC; the upload is retried'
+      : '');
+  return withStalled(next, reason, message, generation, now);
+}
+
+/**
+ * Returns the status with Stalled=True and Ready=False, both with the given reason and message,
+ * because kstatus readers take a Ready=True beside Stalled=True as a contradiction.
+ */
+export function withStalled(
+  status: TenantStatus,
+  reason: string,
+  message: string,
+  generation: number | undefined,
+  now: Date,
+): TenantStatus {
+  const stalled = setCondition(
+    status.conditions,
+    { type: 'Stalled', status: 'True', reason, message },
+    generation,
+    now,
+  );
   return {
-    ...next,
+    ...status,
     conditions: setCondition(
-      status.conditions,
-      {
-        type: 'Stalled',
-        status: 'True',
-        reason: report.result === 'WARNING' ? 'UploadWarning' : 'UploadFailed',
-        message:
-          `ISC's task ${report.taskId} ended with ${report.result}: ${report.message}` +
-          (report.result === 'WARNING' && report.plannedRemovals > 0
-            ? ". If ISC skipped the removals because of the source's deleteThreshold, raise " +
-              'it in ISC; the upload is retried'
-            : ''),
-      },
+      stalled,
+      { type: 'Ready', status: 'False', reason, message },
       generation,
       now,
     ),
@@ -246,10 +257,33 @@ export function uploadSummary(report: UploadedReport): string {
   );
 }
 
-function withoutStalled(status: TenantStatus): TenantStatus {
-  const conditions = status.conditions?.filter(
+/**
+ * Returns the status without Stalled. A Ready=False that the stall set (same reason) turns True
+ * again, since an upload landed; a Ready=False with another reason came from the tenant check
+ * and stays.
+ */
+export function withoutStalled(status: TenantStatus, now: Date): TenantStatus {
+  const stalled = findCondition(status.conditions, 'Stalled');
+  if (!stalled) return status;
+  const conditions = (status.conditions ?? []).filter(
     (condition: Condition) => condition.type !== 'Stalled',
   );
-  if (conditions?.length === status.conditions?.length) return status;
-  return { ...status, conditions: conditions ?? [] };
+  const ready = findCondition(conditions, 'Ready');
+  if (ready?.status !== 'False' || ready.reason !== stalled.reason) {
+    return { ...status, conditions };
+  }
+  return {
+    ...status,
+    conditions: setCondition(
+      conditions,
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Connected',
+        message: 'connected; the last account file upload landed',
+      },
+      ready.observedGeneration,
+      now,
+    ),
+  };
 }

@@ -17,7 +17,7 @@ import {
   tenantPlural,
   version,
 } from '../kube/types.ts';
-import { setCondition } from './conditions.ts';
+import { findCondition, setCondition } from './conditions.ts';
 import { classifyFailure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
 import {
@@ -307,18 +307,14 @@ export class TenantController {
     tenant: Tenant,
     result: { ready: boolean; reason: string; message: string } & Omit<TenantStatus, 'conditions'>,
   ): Promise<void> {
-    const { ready, reason, message, ...fields } = result;
+    const { ready: _ready, reason: _reason, message: _message, ...fields } = result;
     const current = tenant.status ?? {};
+    const ready = readyCondition(current, result);
     const status: TenantStatus = {
       ...current,
       ...fields,
       observedGeneration: tenant.metadata.generation,
-      conditions: setCondition(
-        current.conditions,
-        { type: 'Ready', status: ready ? 'True' : 'False', reason, message },
-        tenant.metadata.generation,
-        new Date(),
-      ),
+      conditions: setCondition(current.conditions, ready, tenant.metadata.generation, new Date()),
     };
     if (JSON.stringify(status) === JSON.stringify(current)) return;
     try {
@@ -328,4 +324,21 @@ export class TenantController {
       else this.logger.warn({ err: describeError(error) }, 'Tenant status update failed');
     }
   }
+}
+
+/**
+ * Returns the Tenant's Ready condition for a check result. While csv uploads are stalled, Ready
+ * stays False with the stall's reason, because kstatus readers take Ready=True beside
+ * Stalled=True as a contradiction. The next landed upload clears both.
+ */
+export function readyCondition(
+  current: TenantStatus,
+  check: { ready: boolean; reason: string; message: string },
+): { type: 'Ready'; status: 'True' | 'False'; reason: string; message: string } {
+  const stall = findCondition(current.conditions, 'Stalled');
+  if (check.ready && stall?.status === 'True') {
+    return { type: 'Ready', status: 'False', reason: stall.reason, message: stall.message };
+  }
+  const status = check.ready ? 'True' : 'False';
+  return { type: 'Ready', status, reason: check.reason, message: check.message };
 }

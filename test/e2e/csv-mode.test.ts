@@ -324,6 +324,9 @@ test('namespace deletion is refused by the guard', async () => {
   const stalled = tenant.status!.conditions!.find((c) => c.type === 'Stalled')!;
   assert.is(stalled.status, 'True');
   assert.match(stalled.message, 'spec.deleteGuard.maxPercent');
+  const ready = tenant.status!.conditions!.find((c) => c.type === 'Ready')!;
+  assert.is(ready.status, 'False', 'Ready stays True beside Stalled');
+  assert.is(ready.reason, 'UnsafeUpload');
   await waitFor('UnsafeUpload Event on the Tenant', async () => {
     const events = await core.listNamespacedEvent({
       namespace: 'default',
@@ -370,6 +373,8 @@ test('raising the guard lets the deletion finish', async () => {
     return current.status?.conditions?.some((c) => c.type === 'Stalled') ? undefined : current;
   });
   assert.is(tenant.status?.lastUpload?.result, 'SUCCESS');
+  const ready = tenant.status?.conditions?.find((c) => c.type === 'Ready');
+  assert.is(ready?.status, 'True', 'Ready not restored after the upload landed');
   const remaining = (await sourceAccounts()).map((account) => account.nativeIdentity).sort();
   assert.equal(remaining, [...unmanaged.keys(), 'SA-REPORT'].sort());
   await assertUnmanagedKept();
@@ -408,6 +413,9 @@ test('schema mismatch stops uploads', async () => {
   );
   const stalled = tenant.status!.conditions!.find((c) => c.type === 'Stalled')!;
   assert.match(stalled.message, 'roles');
+  const ready = tenant.status!.conditions!.find((c) => c.type === 'Ready')!;
+  assert.is(ready.status, 'False', 'Ready stays True beside Stalled');
+  assert.is(ready.reason, 'SchemaMismatch');
   assert.is((await sourceAccounts()).length, before);
 
   const changed = (await isc.getAccountSchema(sourceId))!;

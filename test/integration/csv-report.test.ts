@@ -89,4 +89,24 @@ test('success clears an earlier message', async () => {
   assert.is(succeeded.status?.lastUpload?.message, undefined);
 });
 
+test('Ready follows the upload stall', async () => {
+  await createTenant('ready');
+  await reporter.report('ready', undefined, uploaded('WARNING', 'delete phase skipped'));
+  const warned = await getTenant('ready');
+  const stalled = warned.status?.conditions?.find((condition) => condition.type === 'Stalled');
+  const notReady = warned.status?.conditions?.find((condition) => condition.type === 'Ready');
+  assert.is(stalled?.status, 'True');
+  assert.is(notReady?.status, 'False');
+  assert.is(notReady?.reason, 'UploadWarning');
+
+  await reporter.report('ready', undefined, uploaded('SUCCESS', ''));
+  const landed = await getTenant('ready');
+  const ready = landed.status?.conditions?.find((condition) => condition.type === 'Ready');
+  assert.is(
+    landed.status?.conditions?.find((condition) => condition.type === 'Stalled'),
+    undefined,
+  );
+  assert.is(ready?.status, 'True');
+});
+
 test.run();

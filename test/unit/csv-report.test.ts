@@ -1,7 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BatchReport } from '../../src/controller/csv-batcher.ts';
-import { statusAfterUpload, uploadSummary } from '../../src/controller/csv-report.ts';
+import {
+  statusAfterUpload,
+  uploadSummary,
+  withoutStalled,
+  withStalled,
+} from '../../src/controller/csv-report.ts';
+import { readyCondition } from '../../src/controller/tenant-controller.ts';
+import type { TenantStatus } from '../../src/kube/types.ts';
 
 type UploadedReport = Extract<BatchReport, { kind: 'uploaded' }>;
 
@@ -44,6 +51,80 @@ test('summary names the count source', () => {
   assert.match(fromTask, /0 removed \(counts from ISC's task\)/);
   const fromDiff = uploadSummary(uploaded({ countsFrom: 'diff', removed: 4 }));
   assert.match(fromDiff, /4 removed \(ISC's task reported no counts/);
+});
+
+function condition(status: TenantStatus, type: string) {
+  return status.conditions?.find((entry) => entry.type === type);
+}
+
+const connected: TenantStatus = {
+  conditions: [
+    {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Connected',
+      message: 'connected',
+      lastTransitionTime: now.toISOString(),
+    },
+  ],
+};
+
+test('stalled upload sets Ready False', () => {
+  for (const result of ['WARNING', 'ERROR']) {
+    const status = statusAfterUpload(connected, uploaded({ result }), undefined, 1, now);
+    const stalled = condition(status, 'Stalled');
+    const ready = condition(status, 'Ready');
+    assert.is(stalled?.status, 'True');
+    assert.is(ready?.status, 'False', result);
+    assert.is(ready?.reason, stalled?.reason);
+    assert.is(ready?.message, stalled?.message);
+  }
+});
+
+test('refused upload sets Ready False', () => {
+  const status = withStalled(connected, 'UnsafeUpload', 'would remove 4 accounts', 1, now);
+  assert.is(condition(status, 'Ready')?.status, 'False');
+  assert.is(condition(status, 'Ready')?.reason, 'UnsafeUpload');
+  assert.is(condition(status, 'Ready')?.message, 'would remove 4 accounts');
+});
+
+test('landed upload sets Ready True again', () => {
+  const stalled = withStalled(connected, 'SchemaMismatch', 'multi-valued attribute', 1, now);
+  const status = statusAfterUpload(stalled, uploaded(), undefined, 1, now);
+  assert.is(condition(status, 'Stalled'), undefined);
+  assert.is(condition(status, 'Ready')?.status, 'True');
+  assert.is(condition(status, 'Ready')?.reason, 'Connected');
+});
+
+test('unstall keeps a tenant-check failure', () => {
+  const stalled = withStalled(connected, 'UploadWarning', 'skipped', 1, now);
+  const unauthorized: TenantStatus = {
+    conditions: [
+      ...(stalled.conditions ?? []).filter((entry) => entry.type !== 'Ready'),
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'Unauthorized',
+        message: 'the credentials were rejected',
+        lastTransitionTime: now.toISOString(),
+      },
+    ],
+  };
+  const status = withoutStalled(unauthorized, now);
+  assert.is(condition(status, 'Stalled'), undefined);
+  assert.is(condition(status, 'Ready')?.reason, 'Unauthorized');
+});
+
+test('tenant check keeps Ready False while stalled', () => {
+  const stalled = withStalled(connected, 'UnsafeUpload', 'would remove 4 accounts', 1, now);
+  const check = { ready: true, reason: 'Connected', message: 'connected' };
+  const ready = readyCondition(stalled, check);
+  assert.is(ready.status, 'False');
+  assert.is(ready.reason, 'UnsafeUpload');
+  assert.is(ready.message, 'would remove 4 accounts');
+  assert.is(readyCondition(connected, check).status, 'True');
+  const failed = readyCondition(stalled, { ready: false, reason: 'Unauthorized', message: 'no' });
+  assert.is(failed.reason, 'Unauthorized');
 });
 
 test.run();
