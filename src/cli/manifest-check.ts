@@ -7,7 +7,10 @@ import { loadResourceSchemas } from '../validation/crd-schema.ts';
 import { loadPolicy, PolicyError } from '../validation/policy.ts';
 import { type Finding, type ValidationReport, validateDocuments } from '../validation/validate.ts';
 import { UsageError } from './command-io.ts';
-import { MissingPathError, readDocuments } from './yaml-documents.ts';
+import { MissingPathError, readDocuments, stdinName } from './yaml-documents.ts';
+
+/** A validation report, and whether stdin was read and contained no YAML document. */
+export type ManifestReport = ValidationReport & { emptyStdin: boolean };
 
 /**
  * Validates every ServiceAccount and Tenant under `paths`. Unreadable files and YAML syntax
@@ -17,7 +20,7 @@ export async function checkManifests(
   paths: readonly string[],
   policyPath: string | undefined,
   stdin: Readable,
-): Promise<ValidationReport> {
+): Promise<ManifestReport> {
   if (paths.length === 0) throw new UsageError('name at least one file or folder, or - for stdin');
   if (paths.filter((path) => path === '-').length > 1)
     throw new UsageError('stdin (-) can be read only once');
@@ -53,7 +56,13 @@ export async function checkManifests(
   }));
   report.findings.unshift(...readFindings);
   report.notChecked.unshift(...read.notRead);
-  return report;
+  // An empty stdin usually means the command piped in failed (helm template, kustomize). A
+  // document of only `---` or comments reads as null, so it counts as empty too.
+  const emptyStdin =
+    paths.includes('-') &&
+    !read.documents.some((document) => document.file === stdinName && document.value != null) &&
+    !read.problems.some((problem) => problem.file === stdinName);
+  return { ...report, emptyStdin };
 }
 
 /** Formats a finding as `file:line: document N: Kind ns/name: path: message [source]`. */

@@ -27,7 +27,8 @@ Options:
   --output FILE     write the report to FILE instead of stdout
   -h, --help        show this help
 
-Exit codes: 0 valid, 1 invalid or unreadable documents or policy violations, 2 usage error.`;
+Exit codes: 0 valid, 1 invalid or unreadable documents, policy violations or an empty stdin,
+2 usage error (such as a path that does not exist).`;
 
 /** Runs the command and returns its exit code. */
 export async function runValidate(argv: string[], io: CommandIo = processIo): Promise<number> {
@@ -44,6 +45,13 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
     }
     const format = choice('format', values.format, ['text', 'json'], 'text');
     const report = await checkManifests(positionals, values.policy, io.stdin);
+    if (report.emptyStdin) {
+      io.stderr(
+        'validate: stdin is empty: nothing to validate. Check that the command piped into ' +
+          'validate - (helm template, kubectl kustomize) succeeded and printed YAML\n',
+      );
+      return exitCodes.failed;
+    }
 
     const lines: string[] = [];
     if (format === 'json') {
@@ -72,9 +80,9 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
       const kinds =
         [...counts].map(([kind, count]) => `${count} ${kind}`).join(', ') ||
         'no ServiceAccount or Tenant';
-      lines.push(
-        `${kinds} checked, ${report.findings.length} problems, ${report.skippedDocuments} other documents skipped`,
-      );
+      const problems = plural(report.findings.length, 'problem', 'problems');
+      const skipped = plural(report.skippedDocuments, 'other document', 'other documents');
+      lines.push(`${kinds} checked, ${problems}, ${skipped} skipped`);
     }
     await writeResult(io, values.output, `${lines.join('\n')}\n`);
     return report.findings.length === 0 ? exitCodes.ok : exitCodes.failed;
@@ -83,4 +91,8 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
     io.stderr(`validate: ${error.message}\n\n${validateUsage}\n`);
     return exitCodes.usage;
   }
+}
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
 }

@@ -308,6 +308,35 @@ test('validate writes --output file', async () => {
   }
 });
 
+test('empty stdin fails validate', async () => {
+  for (const [name, text] of [
+    ['nothing', ''],
+    ['whitespace', '\n  \n'],
+    ['a comment and separators', '# rendered by helm\n---\n---\n'],
+  ] as const) {
+    const piped = capture(text);
+    assert.is(await runValidate(['-'], piped.io), 1, name);
+    assert.match(piped.err(), 'stdin is empty: nothing to validate', name);
+  }
+  const json = capture('');
+  assert.is(await runValidate(['-', '--format', 'json'], json.io), 1);
+});
+
+test('stdin with other documents passes', async () => {
+  const piped = capture('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n');
+  assert.is(await runValidate(['-'], piped.io), 0, piped.err());
+  assert.match(
+    piped.out(),
+    'no ServiceAccount or Tenant checked, 0 problems, 1 other document skipped',
+  );
+});
+
+test('report counts are singular for one', async () => {
+  const piped = capture(`${header}  email: nope\n`);
+  assert.is(await runValidate(['-'], piped.io), 1);
+  assert.match(piped.out(), '1 ServiceAccount checked, 1 problem, 0 other documents skipped');
+});
+
 test('validate reads stdin and prints JSON', async () => {
   const piped = capture(`${header}  email: nope\n`);
   assert.is(await runValidate(['-', '--format', 'json'], piped.io), 1);
