@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CommandIo } from '../../src/cli/command-io.ts';
@@ -306,6 +307,15 @@ test('validate writes --output file', async () => {
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
+});
+
+test('README validate example passes', async () => {
+  // The README's first validate command, which must run as written in this repository.
+  const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+  const result = capture();
+  const code = await runValidate([examples, '--policy', join(examples, 'policy.yaml')], result.io);
+  assert.is(code, 0, result.out());
+  assert.match(result.out(), '3 ServiceAccount, 1 Tenant checked, 0 problems');
 });
 
 test('empty stdin fails validate', async () => {
