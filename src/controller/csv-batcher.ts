@@ -68,6 +68,9 @@ export type SubmitResult =
   /** An upload with this generation landed moments ago; a difference left is ISC's lag. */
   | 'landed';
 
+/** The longest a collection window is extended by new changes, in windows. */
+const maxCollectWindows = 6;
+
 /**
  * One tenant's upload queue. At most one upload runs at a time (ISC rejects an aggregation
  * while another runs on the source), and every upload renders the file from the informer's
@@ -85,6 +88,8 @@ export class CsvBatcher {
   /** Uids whose rows the running upload carries. */
   private inFlight = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the first change of the collection window now open arrived; undefined when none is. */
+  private collectingSince: number | undefined;
   private running: Promise<void> | undefined;
   private dirty = false;
   private failures = 0;
@@ -115,7 +120,7 @@ export class CsvBatcher {
       return 'landed';
     }
     this.waiting.set(uid, objectKey(resource));
-    this.schedule();
+    this.collect();
     return 'scheduled';
   }
 
@@ -168,10 +173,27 @@ export class CsvBatcher {
   }
 
   /**
-   * Starts the window, unless one is open, a retry waits, or an upload runs (which looks again
-   * when it is done).
+   * Opens or extends the collection window for a change. The upload starts once no change has
+   * arrived for one window, or at the latest maxCollectWindows windows after the first change, so
+   * a burst of changes goes out in one file and a steady stream is still uploaded. A waiting retry
+   * is not moved, and an upload that runs looks again when it is done.
    */
-  private schedule(delayMs = this.windowMs): void {
+  private collect(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    if (this.timer && this.collectingSince === undefined) return;
+    const now = Date.now();
+    this.collectingSince ??= now;
+    const deadline = this.collectingSince + this.windowMs * maxCollectWindows;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.run(), Math.max(0, Math.min(this.windowMs, deadline - now)));
+  }
+
+  /** Starts an upload after `delayMs` (a retry, or at once), unless one waits or runs. */
+  private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.running) {
       this.dirty = true;
@@ -183,6 +205,7 @@ export class CsvBatcher {
 
   private run(): void {
     this.timer = undefined;
+    this.collectingSince = undefined;
     this.running = this.flush().finally(() => {
       this.running = undefined;
       const retryMs = this.retryDelayMs;
@@ -194,7 +217,7 @@ export class CsvBatcher {
         this.schedule(retryMs);
       } else if (this.dirty) {
         this.dirty = false;
-        this.schedule();
+        this.collect();
       }
     });
   }

@@ -144,6 +144,37 @@ test('one upload for many submits in a window', async () => {
   assert.equal(ids, ['HAND-1', 'SA-1', 'SA-2', 'SA-3']);
 });
 
+test('a burst longer than the window goes out in one upload', async () => {
+  const tenant = fakeTenant(goodSchema, []);
+  const resources = Array.from({ length: 6 }, (_, index) => resource(`SA-${index}`));
+  const { batcher } = makeBatcher(tenant.connection, resources, { value: true });
+  // Changes 10 ms apart for 50 ms, with a 20 ms window: each one extends it.
+  for (const item of resources) {
+    batcher.submit(item, true);
+    await settle(10);
+  }
+  assert.is(tenant.uploads.length, 0, 'no upload while changes keep arriving');
+  await settle();
+  batcher.stop();
+  assert.is(tenant.uploads.length, 1);
+  assert.is(parseAccountsCsv(tenant.uploads[0]!).rows.length, 6);
+});
+
+test('a steady stream is uploaded after six windows at the latest', async () => {
+  const tenant = fakeTenant(goodSchema, []);
+  const resources = Array.from({ length: 20 }, (_, index) => resource(`SA-${index}`));
+  const { batcher } = makeBatcher(tenant.connection, resources, { value: true });
+  // Changes every 10 ms for at least 200 ms never leave the 20 ms window quiet; the upload
+  // still starts 120 ms after the first change.
+  for (const item of resources) {
+    batcher.submit(item, true);
+    await settle(10);
+  }
+  assert.ok(tenant.uploads.length >= 1, 'an upload while changes still arrive');
+  await settle();
+  batcher.stop();
+});
+
 test('unowned row is uploaded unchanged', async () => {
   const hand = unmanaged('HAND-1');
   const tenant = fakeTenant(goodSchema, [hand]);
