@@ -59,6 +59,8 @@ export interface CsvBatcherOptions {
   retryMaxMs?: number;
   /** How long a landed row is trusted before a mismatch in ISC is uploaded again, in ms. */
   driftRetryMs?: number;
+  /** Largest age of the snapshot for a lookup whose account waits for its identity (5 s). */
+  identityPendingMaxAgeMs?: number;
 }
 
 /** Result of handing a resource's row to the batcher. */
@@ -68,6 +70,10 @@ export type SubmitResult =
   /** An upload with this generation landed moments ago; a difference left is ISC's lag. */
   | 'landed';
 
+/** How long a snapshot of the source's accounts serves lookups. */
+const snapshotMaxAgeMs = 30_000;
+/** How long it serves a lookup whose account still waits for its identity. */
+const identityPendingMaxAgeMs = 5_000;
 /** The longest a collection window is extended by new changes, in windows. */
 const maxCollectWindows = 6;
 
@@ -132,17 +138,26 @@ export class CsvBatcher {
   /**
    * Finds an account in a snapshot of the source that is read once per upload (and at least
    * every 30 s), so that a batch of reconciles costs a few paged reads instead of one lookup each.
+   * An account found without its identity, as right after an upload while ISC processes the
+   * identities, is looked up in a snapshot at most 5 s old, so resources do not wait out the 30 s.
    */
   async lookup(connection: TenantConnection, sourceId: string, nativeIdentity: string) {
-    const now = Date.now();
-    if (
-      !this.snapshot ||
-      this.snapshot.connection !== connection ||
-      now - this.snapshot.at > 30_000
-    ) {
-      this.snapshot = { index: new AccountIndex(connection.api), at: now, connection };
+    const read = (maxAgeMs: number) => {
+      const now = Date.now();
+      if (
+        !this.snapshot ||
+        this.snapshot.connection !== connection ||
+        now - this.snapshot.at > maxAgeMs
+      ) {
+        this.snapshot = { index: new AccountIndex(connection.api), at: now, connection };
+      }
+      return this.snapshot.index.lookup(sourceId, nativeIdentity);
+    };
+    const matches = await read(snapshotMaxAgeMs);
+    if (matches.length === 1 && !matches[0]!.identityId) {
+      return read(this.options.identityPendingMaxAgeMs ?? identityPendingMaxAgeMs);
     }
-    return this.snapshot.index.lookup(sourceId, nativeIdentity);
+    return matches;
   }
 
   /** Drops what is known about a resource that no longer exists. */

@@ -122,6 +122,7 @@ function makeBatcher(
     },
     logger: pino({ level: 'silent' }),
     retryMaxMs: 50,
+    identityPendingMaxAgeMs: 10,
   });
   batcher.configure(20, 10);
   return { batcher, reports, woken };
@@ -172,6 +173,20 @@ test('a steady stream is uploaded after six windows at the latest', async () => 
   }
   assert.ok(tenant.uploads.length >= 1, 'an upload while changes still arrive');
   await settle();
+  batcher.stop();
+});
+
+test('an account without identity is read again sooner', async () => {
+  const accounts = [unmanaged('SA-1')];
+  const tenant = fakeTenant(goodSchema, accounts);
+  const { batcher } = makeBatcher(tenant.connection, [], { value: true });
+  const before = await batcher.lookup(tenant.connection, 'source-1', 'SA-1');
+  assert.is(before[0]?.identityId, undefined);
+  // ISC processed the identity; the 30 s snapshot would not show it.
+  accounts[0] = { ...accounts[0]!, identityId: 'identity-1' };
+  await settle(20);
+  const after = await batcher.lookup(tenant.connection, 'source-1', 'SA-1');
+  assert.is(after[0]?.identityId, 'identity-1');
   batcher.stop();
 });
 
