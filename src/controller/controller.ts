@@ -79,7 +79,8 @@ export class ServiceAccountController {
   private readonly logger: Logger;
   private readonly informer: ServiceAccountInformer;
   private readonly queue: WorkQueue;
-  private readonly waits = new Map<string, number>();
+  /** Polls in a row of a resource that waits, and what it waits for; a new reason starts over. */
+  private readonly waits = new Map<string, { count: number; reason: string }>();
   private readonly pendingDeletes = new Map<string, number>();
   private readonly pendingUpdates = new Map<string, { attributes: string; sentAt: number }>();
   private readonly verifiedIdentities = new Map<string, string>();
@@ -667,8 +668,11 @@ export class ServiceAccountController {
       }
       return;
     }
-    const waits = this.waits.get(key) ?? 0;
-    this.waits.set(key, waits + 1);
+    // Each step waited for (the upload, then the identity, ...) starts with short polls again,
+    // instead of inheriting the long delay the previous step had grown to.
+    const previous = this.waits.get(key);
+    const waits = previous?.reason === view.reason ? previous.count : 0;
+    this.waits.set(key, { count: waits + 1, reason: view.reason });
     this.queue.addAfter(
       key,
       Math.min(this.options.waitInitialMs * 1.5 ** waits, this.options.waitMaxMs),

@@ -75,7 +75,7 @@ const snapshotMaxAgeMs = 30_000;
 /** How long it serves a lookup whose account still waits for its identity. */
 const identityPendingMaxAgeMs = 5_000;
 /** The longest a collection window is extended by new changes, in windows. */
-const maxCollectWindows = 6;
+const maxCollectWindows = 3;
 
 /**
  * One tenant's upload queue. At most one upload runs at a time (ISC rejects an aggregation
