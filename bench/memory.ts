@@ -4,7 +4,7 @@
 // Measures the operator's peak RSS and V8 heap while N ServiceAccounts converge and through one
 // full resync after that. It runs the compiled build (dist/), as the container image does, with
 // the image's NODE_OPTIONS unless --node-options replaces them; --source runs the TypeScript
-// source through Node's type stripping instead, which holds about 25 MiB more. The emulator runs
+// source through Node's type stripping instead, which uses about 25 MiB more. The emulator runs
 // without latency and without ISC's rate limit, so that N=10,000 converges in minutes rather than
 // the hours the tenant's limit would take: memory depends on how many resources and accounts the
 // operator holds, not on how fast ISC responds. Adds the run to bench/memory.json. Everything

@@ -10,7 +10,7 @@ import { parsePrometheus, readProcessMemory, type Sample, sumOf } from './metric
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** How the container image runs the operator: the compiled CLI and the image's NODE_OPTIONS. */
+/** The way the container image runs the operator: the compiled CLI and the image's NODE_OPTIONS. */
 export interface ImageRun {
   entry: string;
   nodeOptions: string;
@@ -19,7 +19,7 @@ export interface ImageRun {
 /**
  * Compiles the build the image runs (tsc -p tsconfig.build.json into dist/) and reads the
  * NODE_OPTIONS its Dockerfile sets, so that memory is measured as it ships: the TypeScript
- * source through Node's type stripping holds about 25 MiB more.
+ * source through Node's type stripping uses about 25 MiB more.
  */
 export function prepareImageRun(): ImageRun {
   execFileSync(`${root}node_modules/.bin/tsc`, ['-p', 'tsconfig.build.json'], { cwd: root });

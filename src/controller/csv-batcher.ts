@@ -28,7 +28,7 @@ export type BatchReport =
       updated: number;
       removed: number;
       /**
-       * Where the three counts come from: `task` when ISC's task reported them, `diff` when it
+       * Source of the three counts: `task` when ISC's task reported them, `diff` when it
        * did not and they are the operator's diff of the file against the source.
        */
       countsFrom: 'task' | 'diff';
