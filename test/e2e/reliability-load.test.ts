@@ -72,10 +72,10 @@ test('20% faults under load converge', async () => {
   console.log(`fault load summary: ${summary(report)}`);
   assert.ok(report.faultsInjected > 0, 'the emulator injected no fault');
   assert.ok(report.updatesSent >= 100, `only ${report.updatesSent} updates were sent`);
-  assert.ok(
-    (report.reportedFailures.IscUnavailable ?? 0) > 0,
-    'no resource reported IscUnavailable while ISC failed',
-  );
+  // A resource-level failure is not certain here: the client resends what provably did not
+  // arrive and every read, and identity reads and invitations go out in bulk, so most faults
+  // never reach a reconcile. Any that do must show in the condition (checkConverged); the
+  // outage test in reliability-faults shows every resource reporting a lasting failure.
   checkConverged(report);
 });
 
