@@ -14,7 +14,7 @@ interface PlotRow {
   baseline: { callsPerAccount: number; secondsToAllIdentities: number } | undefined;
 }
 
-/** The points of one run per row that has it. */
+/** Returns the points of the rows that have a value. */
 function pointsOf(
   rows: readonly PlotRow[],
   value: (row: PlotRow) => number | undefined,

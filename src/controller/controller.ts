@@ -719,10 +719,9 @@ function relevantFields(resource: ServiceAccount): string {
 /** How often a reason that persists is logged (and recorded as a Warning Event) again. */
 const repeatLogMs = 5 * 60_000;
 /**
- * Identity reads and invitations go out 1 s after the last one was requested, and at most 10 s
- * after the first: short against the time ISC takes to create an identity, long enough for the
- * reconciles that follow an upload or a resync (about 25 a second through four workers) to fill
- * whole requests.
+ * Identity reads and invitations go out 1 s after the last request, and at most 10 s after the
+ * first. That is short against the time ISC takes to create an identity, and long enough for the
+ * reconciles after an upload (about 25 a second through four workers, measured) to fill requests.
  */
 const identityBatchWindowMs = 1_000;
 const identityBatchMaxWaitMs = 10_000;

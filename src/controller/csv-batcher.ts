@@ -74,7 +74,7 @@ export type SubmitResult =
 const snapshotMaxAgeMs = 30_000;
 /** How long it serves a lookup whose account still waits for its identity. */
 const identityPendingMaxAgeMs = 5_000;
-/** The longest a collection window is extended by new changes, in windows. */
+/** Maximum length of a collection window that new changes extend, in windows. */
 const maxCollectWindows = 3;
 
 /**

@@ -449,7 +449,7 @@ function convergedWithIdentity(resource: ServiceAccount, identityId: string): bo
  * Handles a batched invitation request of this resource that failed. A client error (4xx other
  * than 408 and 429) means ISC sent no mail: the attempt is taken back from status and the error
  * reported, so the invitation goes out once the cause is fixed. After a timeout or a 5xx the mail
- * may have gone out; the attempt stays recorded and a Warning says how to send it again.
+ * may have gone out; the attempt stays recorded and a Warning explains how to send it again.
  */
 async function reportInvitationFailure(
   deps: ReconcileDeps,

@@ -44,7 +44,7 @@ export class IscApi {
 
   /**
    * Iterates a list endpoint page by page with a stable sort, skipping ids already seen. With
-   * `onPage`, the first page asks ISC for the total (X-Total-Count) and each page reports the
+   * `onPage`, the first page requests the total (X-Total-Count) and each page reports the
    * items read so far; the total is undefined when ISC does not send it.
    */
   async *list<T extends { id: string }>(
@@ -233,7 +233,7 @@ export class IscApi {
       this.client.path('sources', `/${encodeURIComponent(sourceId)}/load-accounts`),
       { body: { contentType: `multipart/form-data; boundary=${boundary}`, data } },
     );
-    if (!body?.task?.id) throw new Error('load-accounts answered without a task id');
+    if (!body?.task?.id) throw new Error('load-accounts response has no task id');
     return body.task;
   }
 
@@ -315,7 +315,7 @@ export class IscApi {
   /**
    * Lists the personal access tokens of another identity. ISC allows this with the right
    * `idn:all-personal-access-tokens:read` (scope `sp:all-personal-access-tokens:read`) and
-   * answers 403 without it. The list is not paged.
+   * returns 403 without it. The list is not paged.
    */
   async listPersonalAccessTokensOf(identityId: string): Promise<PersonalAccessToken[]> {
     const { body } = await this.client.get<PersonalAccessToken[]>(

@@ -166,7 +166,7 @@ test('a steady stream is uploaded after three windows at the latest', async () =
   const tenant = fakeTenant(goodSchema, []);
   const resources = Array.from({ length: 20 }, (_, index) => resource(`SA-${index}`));
   const { batcher } = makeBatcher(tenant.connection, resources, { value: true });
-  // Changes every 10 ms for at least 200 ms never leave the 20 ms window quiet; the upload
+  // Changes every 10 ms for at least 200 ms never leave the 20 ms window quiet. The upload
   // still starts 60 ms after the first change.
   for (const item of resources) {
     batcher.submit(item, true);

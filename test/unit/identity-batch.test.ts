@@ -53,10 +53,10 @@ test('reads of many resources share one request per hundred identities', async (
     [100, 100, 50],
   );
   assert.is(stub.woken.length, 250);
-  const answer = batch.identity('id-7', 'ns/sa-7');
-  assert.is(answer.state, 'read');
-  assert.is(answer.state === 'read' && answer.identity?.id, 'id-7');
-  // An answer serves one reconcile: the next one reads ISC again.
+  const result = batch.identity('id-7', 'ns/sa-7');
+  assert.is(result.state, 'read');
+  assert.is(result.state === 'read' && result.identity?.id, 'id-7');
+  // A result serves one reconcile, so the next one reads ISC again.
   assert.equal(batch.identity('id-7', 'ns/sa-7'), { state: 'pending' });
 });
 

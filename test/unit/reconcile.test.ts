@@ -938,7 +938,7 @@ test('an identity converged at this generation is not read again after a restart
     });
   const recorder: Recorder = { calls: [], statusPatches: [] };
   const before = identityReads;
-  // A fresh deps holds no in-memory record, as after a restart.
+  // Fresh dependencies contain no in-memory record, as after a restart.
   const same = await reconcileServiceAccount(
     deps(recorder, { account: account(current) }),
     converged(1),
