@@ -26,6 +26,7 @@ import {
 } from '../kube/types.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { AccountIndex } from './account-index.ts';
+import { ClaimIndex } from './claim-index.ts';
 import { setCondition } from './conditions.ts';
 import { CsvBatcher } from './csv-batcher.ts';
 import { CsvUploadReporter } from './csv-report.ts';
@@ -86,6 +87,8 @@ export class ServiceAccountController {
   private readonly verifiedIdentities = new Map<string, string>();
   /** Per key, the fields whose change calls for a reconcile, as last seen by the informer. */
   private readonly seen = new Map<string, string>();
+  /** Claims on account ids and names, so that a reconcile finds rivals without a scan. */
+  private readonly claims: ClaimIndex;
   private readonly serviceAccountApis = new Map<string, IscApi>();
   /** Keys queued by the periodic resync, which read accounts from the per-resync snapshot. */
   private readonly resyncKeys = new Set<string>();
@@ -144,11 +147,16 @@ export class ServiceAccountController {
       (namespace) => this.resources.list(namespace),
       options.namespaces,
     );
+    this.claims = new ClaimIndex((key) => {
+      const { namespace, name } = splitKey(key);
+      return this.informer.get(name, namespace);
+    });
   }
 
   /** Starts the informer and waits for its first complete list before any worker runs. */
   async start(): Promise<void> {
     const enqueue = (resource: ServiceAccount) => {
+      this.claims.set(resource);
       this.seen.set(objectKey(resource), relevantFields(resource));
       this.queue.add(objectKey(resource));
     };
@@ -162,6 +170,7 @@ export class ServiceAccountController {
     this.informer.on('delete', (resource) => {
       const key = objectKey(resource);
       this.seen.delete(key);
+      this.claims.remove(resource);
       this.waits.delete(key);
       this.lastLogged.delete(key);
       this.pendingUpdates.delete(resource.metadata.uid ?? '');
@@ -170,9 +179,7 @@ export class ServiceAccountController {
       this.queue.forget(key);
       for (const batcher of this.batchers.values()) batcher.forget(resource.metadata.uid ?? '');
       // A resource stalled as a duplicate of this one can go ahead now.
-      for (const peer of this.informer.list()) {
-        if (claimsSameAccount(peer, resource)) this.queue.add(objectKey(peer));
-      }
+      for (const peer of this.claims.sharing(resource)) this.queue.add(objectKey(peer));
     });
     this.informer.on('error', (error) => this.restartInformer(error));
     this.informer.on('connect', () => this.logger.debug('watch connected'));
@@ -346,7 +353,7 @@ export class ServiceAccountController {
           resources: this.resources,
           api: tenant.connection.api,
           tenant: tenant.connection.setup,
-          peers: () => this.informer.list(),
+          peers: (resource) => this.claims.sharing(resource),
           accountCreateTimeoutMs: this.options.accountCreateTimeoutMs,
           pendingDeletes: this.pendingDeletes,
           pendingUpdates: this.pendingUpdates,
@@ -725,17 +732,6 @@ const repeatLogMs = 5 * 60_000;
  */
 const identityBatchWindowMs = 1_000;
 const identityBatchMaxWaitMs = 10_000;
-
-function claimsSameAccount(a: ServiceAccount, b: ServiceAccount): boolean {
-  if (a.metadata.uid === b.metadata.uid) return false;
-  const sameId =
-    a.spec.accountId !== undefined &&
-    a.spec.accountId.toLowerCase() === b.spec.accountId?.toLowerCase();
-  const sameName =
-    (a.spec.name ?? a.metadata.name).toLowerCase() ===
-    (b.spec.name ?? b.metadata.name).toLowerCase();
-  return sameId || sameName;
-}
 
 function metricLabels(result: ReconcileResult | { failure: Failure }): [string, string] {
   if ('failure' in result) {

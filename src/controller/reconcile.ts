@@ -10,6 +10,7 @@ import {
   type ServiceAccount,
   type ServiceAccountStatus,
 } from '../kube/types.ts';
+import { claimsSameAccount } from './claim-index.ts';
 import type { IdentityRead, InvitationFailure } from './identity-batch.ts';
 import type { TenantSetup } from './tenant.ts';
 import { ensureTokens } from './tokens.ts';
@@ -18,8 +19,11 @@ export interface ReconcileDeps {
   resources: ServiceAccountResources;
   api: IscApi;
   tenant: TenantSetup;
-  /** Every ServiceAccount the informer holds, to detect two resources claiming one account. */
-  peers: () => readonly ServiceAccount[];
+  /**
+   * The other ServiceAccounts that may claim the same account id or name as the resource; a
+   * superset is fine, the reconcile compares the fields itself.
+   */
+  peers: (resource: ServiceAccount) => readonly ServiceAccount[];
   /** How long an accepted create may take to show up before it is sent again. */
   accountCreateTimeoutMs: number;
   /** Deletes this controller sent and is waiting for, by resource uid and time sent. */
@@ -177,7 +181,7 @@ export async function reconcileServiceAccount(
   }
   const accountId = resource.spec.accountId;
 
-  const rival = findRival(resource, deps.peers());
+  const rival = findRival(resource, deps.peers(resource));
   if (rival) {
     return result({
       kind: 'stalled',
@@ -849,20 +853,10 @@ function findRival(
   resource: ServiceAccount,
   peers: readonly ServiceAccount[],
 ): ServiceAccount | undefined {
-  // ISC compares ids and names without regard to case, so "sa-001" and "SA-001" collide.
-  const name = accountNameOf(resource).toLowerCase();
-  const accountId = resource.spec.accountId?.toLowerCase();
   // The informer hands out Date objects, a raw read gives strings: compare instants.
   const created = (r: ServiceAccount) => new Date(r.metadata.creationTimestamp ?? 0).getTime();
   return peers
-    .filter(
-      (peer) => peer.metadata.uid !== resource.metadata.uid && !peer.metadata.deletionTimestamp,
-    )
-    .filter(
-      (peer) =>
-        (accountId !== undefined && peer.spec.accountId?.toLowerCase() === accountId) ||
-        accountNameOf(peer).toLowerCase() === name,
-    )
+    .filter((peer) => !peer.metadata.deletionTimestamp && claimsSameAccount(resource, peer))
     .filter((peer) => {
       const order = created(peer) - created(resource);
       // The older claim wins; equal timestamps fall back to the key so that exactly one wins.
