@@ -50,6 +50,17 @@ export class UsageError extends Error {
   }
 }
 
+/** Prints a usage error of `command` followed by its usage and returns the usage exit code. */
+export function reportUsageError(
+  io: CommandIo,
+  command: string,
+  usage: string,
+  error: UsageError,
+): number {
+  io.stderr(`${command}: ${error.message}\n\n${usage}\n`);
+  return exitCodes.usage;
+}
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Parses options strictly; an unknown option or a missing value throws UsageError. */

@@ -14,15 +14,15 @@ import type { ServiceAccount } from '../kube/types.ts';
 import {
   type CommandIo,
   exitCodes,
-  parseCommandArgs,
   processIo,
+  reportUsageError,
   UsageError,
 } from './command-io.ts';
 import {
   connectReadOnly,
+  parseTenantCommandArgs,
   resolveTenant,
   type TenantTarget,
-  tenantOptions,
   tenantUsage,
 } from './tenant-connection.ts';
 
@@ -48,17 +48,14 @@ Exit codes: 0 printed, 1 a failed ISC or Kubernetes call or a schema the file ca
 /** Runs `export csv` (argv without the leading "csv") and returns its exit code. */
 export async function runExportCsv(argv: string[], io: CommandIo = processIo): Promise<number> {
   try {
-    const { values, positionals } = parseCommandArgs(argv, {
-      ...tenantOptions,
+    const values = parseTenantCommandArgs(argv, {
       kubeconfig: { type: 'string' },
       'no-cluster': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
       io.stdout(`${exportCsvUsage}\n`);
       return exitCodes.ok;
     }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const tenant = await resolveTenant(values, io);
     const api = connectReadOnly(tenant, io);
     const resources = values['no-cluster']
@@ -67,10 +64,8 @@ export async function runExportCsv(argv: string[], io: CommandIo = processIo): P
     io.stdout(await exportAccountFile(api, tenant, resources));
     return exitCodes.ok;
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`export csv: ${error.message}\n\n${exportCsvUsage}\n`);
-      return exitCodes.usage;
-    }
+    if (error instanceof UsageError)
+      return reportUsageError(io, 'export csv', exportCsvUsage, error);
     io.stderr(`export csv: ${describeError(error)}\n`);
     return exitCodes.failed;
   }

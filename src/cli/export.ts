@@ -18,17 +18,17 @@ import {
   type CommandIo,
   choice,
   exitCodes,
-  parseCommandArgs,
   processIo,
+  reportUsageError,
   UsageError,
 } from './command-io.ts';
 import { printable } from './manifest-check.ts';
 import { createProgress } from './progress.ts';
 import {
   connectReadOnly,
+  parseTenantCommandArgs,
   resolveTenant,
   type TenantTarget,
-  tenantOptions,
   tenantUsage,
 } from './tenant-connection.ts';
 
@@ -85,21 +85,18 @@ export async function runExport(argv: string[], io: CommandIo = processIo): Prom
     return runExportCsv(argv.slice(1), io);
   }
   try {
-    const { values, positionals } = parseCommandArgs(argv, {
-      ...tenantOptions,
+    const values = parseTenantCommandArgs(argv, {
       output: { type: 'string' },
       'output-dir': { type: 'string' },
       overwrite: { type: 'boolean' },
       namespace: { type: 'string' },
       'tenant-ref': { type: 'string' },
       'deletion-policy': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
       io.stdout(`${exportUsage}\n`);
       return exitCodes.ok;
     }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     if (values.output !== undefined && values['output-dir'] !== undefined)
       throw new UsageError('give either --output or --output-dir, not both');
     const namespace = values.namespace ?? 'default';
@@ -150,10 +147,7 @@ export async function runExport(argv: string[], io: CommandIo = processIo): Prom
       io.stderr(`export: wrote ${manifests.length} manifests to ${target}\n`);
     return exitCodes.ok;
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`export: ${error.message}\n\n${exportUsage}\n`);
-      return exitCodes.usage;
-    }
+    if (error instanceof UsageError) return reportUsageError(io, 'export', exportUsage, error);
     if (isIscError(error) || error instanceof SourceNotFoundError) {
       io.stderr(`export: reading the tenant failed: ${describeError(error)}\n`);
       return exitCodes.failed;

@@ -8,7 +8,7 @@ import { type IscApiVersion, IscClient, type IscRequest, type IscResponse } from
 import { defaultAllowedUserLevels } from '../isc/user-levels.ts';
 import type { TenantSpec } from '../kube/types.ts';
 import { createLogger } from '../log.ts';
-import { type CommandIo, choice, UsageError } from './command-io.ts';
+import { type CommandIo, choice, parseCommandArgs, UsageError } from './command-io.ts';
 import { checkManifests, formatFinding } from './manifest-check.ts';
 
 /** Address of a tenant, and the names of the source and identity profile of its service accounts. */
@@ -34,6 +34,25 @@ export const tenantOptions = {
   'identity-profile-name': { type: 'string' },
   'credentials-env': { type: 'boolean' },
 } as const;
+
+type CommandOptions = Parameters<typeof parseCommandArgs>[1];
+
+/**
+ * Parses the arguments of a command that reads a tenant and takes no positional argument, such
+ * as both forms of `export`. It accepts the tenant options, -h/--help and `options`, and throws
+ * UsageError for an unknown option, a missing value, or a positional argument without --help.
+ */
+export function parseTenantCommandArgs<T extends CommandOptions>(argv: string[], options: T) {
+  const { values, positionals } = parseCommandArgs(argv, {
+    ...tenantOptions,
+    ...options,
+    help: { type: 'boolean', short: 'h' },
+  } as const);
+  const help = (values as { help?: boolean }).help;
+  if (!help && positionals.length > 0)
+    throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return values;
+}
 
 export const tenantUsage = `Tenant (one of):
   --tenant-url URL          tenant API root, e.g. https://acme.api.identitynow.com

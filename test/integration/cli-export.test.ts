@@ -245,4 +245,29 @@ test('export usage errors', async () => {
   );
 });
 
+test('export positional argument is a usage error', async () => {
+  for (const argv of [
+    ['--tenant-url', emulator.url, 'extra'],
+    ['csv', '--tenant-url', emulator.url, '--no-cluster', 'extra'],
+  ]) {
+    const { io, output } = capture();
+    assert.is(await runExport(argv, io), 2, argv.join(' '));
+    assert.match(output.stderr, 'unexpected argument "extra"');
+    assert.match(output.stderr, 'Usage: isc-sa-operator export');
+    assert.is(output.stdout, '');
+  }
+});
+
+test('export help ignores other arguments', async () => {
+  for (const argv of [
+    ['--help', 'extra'],
+    ['csv', '-h', 'extra'],
+  ]) {
+    const { io, output } = capture();
+    assert.is(await runExport(argv, io), 0, argv.join(' '));
+    assert.match(output.stdout, 'Usage: isc-sa-operator export');
+    assert.is(output.stderr, '');
+  }
+});
+
 test.run();
