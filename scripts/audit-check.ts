@@ -150,8 +150,8 @@ interface NpmLsNode {
 
 /**
  * Collects every distinct name@version from `npm ls --all --json` output. Skips extraneous
- * entries (npm lists dev-only packages that way under --omit=dev) and missing ones, which are
- * not installed.
+ * entries (with --omit=dev, npm lists installed dev-only packages that way) and missing ones,
+ * such as optional peer dependencies that are not installed.
  */
 export function collectInstalled(tree: NpmLsNode): InstalledPackage[] {
   const seen = new Map<string, InstalledPackage>();

@@ -1,9 +1,10 @@
-// Audits the production dependencies. Runs `npm audit --omit=dev --audit-level=high` and fails on
+// Audits the dependencies. Runs `npm audit --omit=dev --audit-level=high` and fails on
 // a high or critical advisory without an exception. When the registry's advisory endpoint
 // returns no report (some registries and proxies reject its POST with 405), it prints the reason
-// and checks the installed production tree against the committed list in
-// security/advisories.json instead. That check fails on any installed version inside an affected
-// range without an exception.
+// and checks the whole installed tree against the committed list in security/advisories.json
+// instead. That check fails on any installed version inside an affected range without an
+// exception. It covers dev dependencies too, because CI installs them and a package can run
+// code when it is installed.
 // Exceptions, each with a reason, live in security/audit-exceptions.json.
 // Usage: node scripts/audit.ts [--no-registry]
 // Exit codes: 0 no unexplained finding, 1 unexplained findings, 2 the check itself failed.
@@ -75,7 +76,7 @@ function reportRegistryFindings(
 function checkCommittedList(exceptions: AuditException[], today: string): number {
   const document = readJson(advisoriesFile) as { gathered?: string; searchedPackages?: string[] };
   const advisories = parseAdvisories(document);
-  const listing = runNpm(['ls', '--omit=dev', '--all', '--json']);
+  const listing = runNpm(['ls', '--all', '--json']);
   if (listing.error !== undefined) {
     console.error(`audit: npm ls failed to start: ${listing.error.message}`);
     return 2;
@@ -86,7 +87,7 @@ function checkCommittedList(exceptions: AuditException[], today: string): number
   try {
     tree = JSON.parse(listing.stdout);
   } catch {
-    console.error(`audit: npm ls --omit=dev --all --json printed no JSON (exit ${listing.status})`);
+    console.error(`audit: npm ls --all --json printed no JSON (exit ${listing.status})`);
     return 2;
   }
   const installed = collectInstalled(tree as Parameters<typeof collectInstalled>[0]);
@@ -148,7 +149,9 @@ function main(): number {
     if (result.kind === 'report') return reportRegistryFindings(result.findings);
     console.log(`audit: npm audit returned no report (${result.reason})`);
   }
-  console.log(`audit: checking the installed production tree against ${advisoriesFile}`);
+  console.log(
+    `audit: checking the installed tree, dev dependencies included, against ${advisoriesFile}`,
+  );
   return checkCommittedList(exceptions, today);
 }
 
