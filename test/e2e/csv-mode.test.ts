@@ -5,9 +5,8 @@
  */
 import { gunzipSync } from 'node:zlib';
 import {
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
+  type CoreV1Api,
+  type CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -15,22 +14,15 @@ import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
-import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
 import { parseAccountsCsv } from '../../src/isc/accounts-csv.ts';
 import { IscApi } from '../../src/isc/api.ts';
 import { IscClient } from '../../src/isc/client.ts';
 import { eq } from '../../src/isc/filters.ts';
 import type { Account } from '../../src/isc/types.ts';
-import { loadKubeConfig } from '../../src/kube/client.ts';
-import { installCrds } from '../../src/kube/crds.ts';
-import {
-  group,
-  type ServiceAccount,
-  serviceAccountPlural,
-  type Tenant,
-  version,
-} from '../../src/kube/types.ts';
+import { group, type ServiceAccount, serviceAccountPlural, version } from '../../src/kube/types.ts';
+import { credentialsNamespace, type E2eCluster, startE2eCluster } from '../support/e2e-cluster.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { createTenant, getTenant } from '../support/resources.ts';
 import { waitFor } from '../support/wait.ts';
 
 const operatorClient = { clientId: 'csv-operator', clientSecret: `op-${crypto.randomUUID()}` };
@@ -38,9 +30,8 @@ const inspectorClient = { clientId: 'csv-inspector', clientSecret: `in-${crypto.
 const bulkCount = 300;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-let cluster: LocalCluster;
+let e2e: E2eCluster;
 let emulator: RunningEmulator;
-let kubeConfig: KubeConfig;
 let customObjects: CustomObjectsApi;
 let core: CoreV1Api;
 let operator: OperatorProcess;
@@ -50,38 +41,18 @@ let sourceId: string;
 const unmanaged = new Map<string, Record<string, string>>();
 
 test.before(async () => {
-  cluster = await startLocalCluster();
+  e2e = await startE2eCluster({ 'isc-credentials': operatorClient }, ['bulk', 'team']);
+  ({ customObjects, core } = e2e);
   emulator = await startEmulator({ clients: [operatorClient, inspectorClient], asyncDelayMs: 50 });
-  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
-  customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-  core = kubeConfig.makeApiClient(CoreV1Api);
-  await installCrds(kubeConfig);
-  for (const name of ['isc-system', 'bulk', 'team']) {
-    await core.createNamespace({ body: { metadata: { name } } });
-  }
-  await core.createNamespacedSecret({
-    namespace: 'isc-system',
-    body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
-  });
-  await customObjects.createClusterCustomObject({
-    group,
-    version,
-    plural: 'tenants',
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name: 'default' },
-      spec: {
-        baseUrl: emulator.url,
-        credentialsSecretRef: { namespace: 'isc-system', name: 'isc-credentials' },
-        syncMode: 'csv',
-        batchWindowSeconds: 5,
-        deleteGuard: { maxPercent: 10 },
-      },
-    },
+  await createTenant(customObjects, 'default', {
+    baseUrl: emulator.url,
+    credentialsSecretRef: { namespace: credentialsNamespace, name: 'isc-credentials' },
+    syncMode: 'csv',
+    batchWindowSeconds: 5,
+    deleteGuard: { maxPercent: 10 },
   });
   operator = startOperatorProcess({
-    KUBECONFIG: cluster.kubeconfigPath,
+    KUBECONFIG: e2e.cluster.kubeconfigPath,
     OPERATOR_WORKERS: '8',
     OPERATOR_METRICS_ADDRESS: 'off',
     LOG_LEVEL: 'debug',
@@ -94,17 +65,8 @@ test.before(async () => {
 test.after(async () => {
   await operator?.stop();
   await emulator?.close();
-  await cluster?.stop();
+  await e2e?.cluster.stop();
 });
-
-async function getTenant(): Promise<Tenant> {
-  return customObjects.getClusterCustomObject({
-    group,
-    version,
-    plural: 'tenants',
-    name: 'default',
-  });
-}
 
 async function sourceAccounts(): Promise<Account[]> {
   const accounts: Account[] = [];
@@ -169,7 +131,7 @@ async function assertUnmanagedKept(): Promise<void> {
 
 test('tenant connects in csv mode', async () => {
   const tenant = await waitFor('Tenant default to connect', async () => {
-    const current = await getTenant();
+    const current = await getTenant(customObjects, 'default');
     const ready = current.status?.conditions?.find((condition) => condition.type === 'Ready');
     return ready?.status === 'True' ? current : undefined;
   });
@@ -236,7 +198,7 @@ test('300 resources converge in a few uploads', async () => {
 });
 
 test('tenant status and ConfigMap record the upload', async () => {
-  const tenant = await getTenant();
+  const tenant = await getTenant(customObjects, 'default');
   const lastUpload = tenant.status?.lastUpload;
   assert.ok(lastUpload, 'status.lastUpload is missing');
   assert.is(lastUpload.result, 'SUCCESS');
@@ -315,7 +277,7 @@ test('namespace deletion is refused by the guard', async () => {
   const tenant = await waitFor(
     'Tenant Stalled with UnsafeUpload',
     async () => {
-      const current = await getTenant();
+      const current = await getTenant(customObjects, 'default');
       const stalled = current.status?.conditions?.find((c) => c.type === 'Stalled');
       return stalled?.reason === 'UnsafeUpload' ? current : undefined;
     },
@@ -369,7 +331,7 @@ test('raising the guard lets the deletion finish', async () => {
     1_000,
   );
   const tenant = await waitFor('Stalled cleared', async () => {
-    const current = await getTenant();
+    const current = await getTenant(customObjects, 'default');
     return current.status?.conditions?.some((c) => c.type === 'Stalled') ? undefined : current;
   });
   assert.is(tenant.status?.lastUpload?.result, 'SUCCESS');
@@ -405,7 +367,7 @@ test('schema mismatch stops uploads', async () => {
   const tenant = await waitFor(
     'Tenant Stalled with SchemaMismatch',
     async () => {
-      const current = await getTenant();
+      const current = await getTenant(customObjects, 'default');
       const stalled = current.status?.conditions?.find((c) => c.type === 'Stalled');
       return stalled?.reason === 'SchemaMismatch' ? current : undefined;
     },

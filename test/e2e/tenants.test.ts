@@ -3,8 +3,8 @@
  * only through Tenant resources, the default tenant, preflight failures and Secret rotation.
  */
 import {
-  CoreV1Api,
-  CustomObjectsApi,
+  type CoreV1Api,
+  type CustomObjectsApi,
   type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
@@ -13,11 +13,8 @@ import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
-import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
 import { IscApi } from '../../src/isc/api.ts';
 import { IscClient } from '../../src/isc/client.ts';
-import { loadKubeConfig } from '../../src/kube/client.ts';
-import { installCrds } from '../../src/kube/crds.ts';
 import {
   group,
   type ServiceAccount,
@@ -25,7 +22,9 @@ import {
   type Tenant,
   version,
 } from '../../src/kube/types.ts';
+import { credentialsNamespace, type E2eCluster, startE2eCluster } from '../support/e2e-cluster.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
+import { createTenant as createTenantResource, getTenant } from '../support/resources.ts';
 import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -42,7 +41,7 @@ const helpdesk = {
   identityId: 'a0000000000000000000000000000001',
 };
 
-let cluster: LocalCluster;
+let e2e: E2eCluster;
 let productionTenant: RunningEmulator;
 let sandboxTenant: RunningEmulator;
 let kubeConfig: KubeConfig;
@@ -51,7 +50,8 @@ let core: CoreV1Api;
 let operator: OperatorProcess;
 
 test.before(async () => {
-  cluster = await startLocalCluster();
+  e2e = await startE2eCluster({ production, sandbox, helpdesk, narrow });
+  ({ kubeConfig, customObjects, core } = e2e);
   productionTenant = await startEmulator({
     clients: [production, helpdesk, narrow],
     asyncDelayMs: 100,
@@ -69,27 +69,8 @@ test.before(async () => {
     },
   });
   sandboxTenant = await startEmulator({ clients: [sandbox], asyncDelayMs: 100 });
-  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
-  customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-  core = kubeConfig.makeApiClient(CoreV1Api);
-  await installCrds(kubeConfig);
-  await core.createNamespace({ body: { metadata: { name: 'isc-system' } } });
-  for (const [name, credential] of [
-    ['production', production],
-    ['sandbox', sandbox],
-    ['helpdesk', helpdesk],
-    ['narrow', narrow],
-  ] as const) {
-    await core.createNamespacedSecret({
-      namespace: 'isc-system',
-      body: {
-        metadata: { name },
-        stringData: { clientId: credential.clientId, clientSecret: credential.clientSecret },
-      },
-    });
-  }
   operator = startOperatorProcess({
-    KUBECONFIG: cluster.kubeconfigPath,
+    KUBECONFIG: e2e.cluster.kubeconfigPath,
     OPERATOR_RESYNC_SECONDS: '3',
     ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
     OPERATOR_METRICS_ADDRESS: 'off',
@@ -101,30 +82,21 @@ test.after(async () => {
   await operator?.stop();
   await productionTenant?.close();
   await sandboxTenant?.close();
-  await cluster?.stop();
+  await e2e?.cluster.stop();
 });
 
 async function createTenant(name: string, baseUrl: string, secret: string, annotations = {}) {
-  await customObjects.createClusterCustomObject({
-    group,
-    version,
-    plural: 'tenants',
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name, annotations },
-      spec: { baseUrl, credentialsSecretRef: { namespace: 'isc-system', name: secret } },
-    },
-  });
-}
-
-async function getTenant(name: string): Promise<Tenant> {
-  return customObjects.getClusterCustomObject({ group, version, plural: 'tenants', name });
+  await createTenantResource(
+    customObjects,
+    name,
+    { baseUrl, credentialsSecretRef: { namespace: credentialsNamespace, name: secret } },
+    annotations,
+  );
 }
 
 async function tenantReason(name: string, reason: string): Promise<Tenant> {
   return waitFor(`Tenant ${name} to report ${reason}`, async () => {
-    const tenant = await getTenant(name);
+    const tenant = await getTenant(customObjects, name);
     const ready = tenant.status?.conditions?.find((condition) => condition.type === 'Ready');
     return ready?.reason === reason ? tenant : undefined;
   });

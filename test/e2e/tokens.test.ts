@@ -6,13 +6,10 @@
  * reach new access tokens. The operator resyncs every 3 s, so it notices each move.
  */
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
-import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts';
-import { loadKubeConfig } from '../../src/kube/client.ts';
-import { installCrds } from '../../src/kube/crds.ts';
 import {
   group,
   reconcileNowAnnotation,
@@ -20,6 +17,7 @@ import {
   serviceAccountPlural,
   version,
 } from '../../src/kube/types.ts';
+import { type E2eCluster, startE2eCluster } from '../support/e2e-cluster.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
 import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
@@ -34,7 +32,7 @@ const scopeDelayMs = 40 * 60_000;
 const rotation = { rotateBeforeExpiryHours: 30, rotationGracePeriodMinutes: 60 };
 const clockPreload = fileURLToPath(new URL('../support/follow-emulator-clock.ts', import.meta.url));
 
-let cluster: LocalCluster;
+let e2e: E2eCluster;
 let emulator: RunningEmulator;
 let kubeConfig: KubeConfig;
 let customObjects: CustomObjectsApi;
@@ -44,24 +42,16 @@ let identityId = '';
 let handMadeBootstrap = { id: '', secret: '' };
 
 test.before(async () => {
-  cluster = await startLocalCluster();
+  e2e = await startE2eCluster({ 'isc-credentials': operatorClient });
+  ({ kubeConfig, customObjects, core } = e2e);
   emulator = await startEmulator({
     clients: [operatorClient],
     asyncDelayMs: 200,
     patScopeDelayMs: scopeDelayMs,
   });
-  kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
-  customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-  core = kubeConfig.makeApiClient(CoreV1Api);
-  await installCrds(kubeConfig);
-  await core.createNamespace({ body: { metadata: { name: 'isc-system' } } });
-  await core.createNamespacedSecret({
-    namespace: 'isc-system',
-    body: { metadata: { name: 'isc-credentials' }, stringData: operatorClient },
-  });
   operator = startOperatorProcess(
     {
-      KUBECONFIG: cluster.kubeconfigPath,
+      KUBECONFIG: e2e.cluster.kubeconfigPath,
       ISC_BASE_URL: emulator.url,
       ISC_CREDENTIALS_SECRET: 'isc-system/isc-credentials',
       ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '1',
@@ -78,7 +68,7 @@ test.before(async () => {
 test.after(async () => {
   await operator?.stop();
   await emulator?.close();
-  await cluster?.stop();
+  await e2e?.cluster.stop();
 });
 
 // ---- helpers --------------------------------------------------------------------------------

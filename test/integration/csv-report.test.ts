@@ -8,7 +8,7 @@ import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { installCrds } from '../../src/kube/crds.ts';
 import { EventRecorder } from '../../src/kube/events.ts';
-import { group, type Tenant, tenantPlural, version } from '../../src/kube/types.ts';
+import { createTenant as createTenantResource, getTenant } from '../support/resources.ts';
 
 let cluster: LocalCluster;
 let kubeConfig: KubeConfig;
@@ -34,29 +34,10 @@ test.after(async () => {
 });
 
 async function createTenant(name: string): Promise<void> {
-  await api.createClusterCustomObject({
-    group,
-    version,
-    plural: tenantPlural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name },
-      spec: {
-        baseUrl: 'https://example.api.identitynow.com',
-        credentialsSecretRef: { namespace: 'default', name: 'isc' },
-      },
-    },
+  await createTenantResource(api, name, {
+    baseUrl: 'https://example.api.identitynow.com',
+    credentialsSecretRef: { namespace: 'default', name: 'isc' },
   });
-}
-
-async function getTenant(name: string): Promise<Tenant> {
-  return (await api.getClusterCustomObject({
-    group,
-    version,
-    plural: tenantPlural,
-    name,
-  })) as Tenant;
 }
 
 function uploaded(result: string, message: string): BatchReport {
@@ -80,11 +61,11 @@ function uploaded(result: string, message: string): BatchReport {
 test('success clears an earlier message', async () => {
   await createTenant('message');
   await reporter.report('message', undefined, uploaded('WARNING', 'delete phase skipped'));
-  const warned = await getTenant('message');
+  const warned = await getTenant(api, 'message');
   assert.is(warned.status?.lastUpload?.message, 'delete phase skipped');
 
   await reporter.report('message', undefined, uploaded('SUCCESS', ''));
-  const succeeded = await getTenant('message');
+  const succeeded = await getTenant(api, 'message');
   assert.is(succeeded.status?.lastUpload?.result, 'SUCCESS');
   assert.is(succeeded.status?.lastUpload?.message, undefined);
 });
@@ -92,7 +73,7 @@ test('success clears an earlier message', async () => {
 test('Ready follows the upload stall', async () => {
   await createTenant('ready');
   await reporter.report('ready', undefined, uploaded('WARNING', 'delete phase skipped'));
-  const warned = await getTenant('ready');
+  const warned = await getTenant(api, 'ready');
   const stalled = warned.status?.conditions?.find((condition) => condition.type === 'Stalled');
   const notReady = warned.status?.conditions?.find((condition) => condition.type === 'Ready');
   assert.is(stalled?.status, 'True');
@@ -100,7 +81,7 @@ test('Ready follows the upload stall', async () => {
   assert.is(notReady?.reason, 'UploadWarning');
 
   await reporter.report('ready', undefined, uploaded('SUCCESS', ''));
-  const landed = await getTenant('ready');
+  const landed = await getTenant(api, 'ready');
   const ready = landed.status?.conditions?.find((condition) => condition.type === 'Ready');
   assert.is(
     landed.status?.conditions?.find((condition) => condition.type === 'Stalled'),

@@ -1,6 +1,6 @@
 /**
- * Reads, writes and waits on ServiceAccount resources through the API server, for the
- * end-to-end and integration tests.
+ * Reads, writes and waits on ServiceAccount resources, and creates and reads Tenants, through
+ * the API server, for the end-to-end and integration tests.
  */
 import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
 import {
@@ -8,6 +8,9 @@ import {
   reconcileNowAnnotation,
   type ServiceAccount,
   serviceAccountPlural,
+  type Tenant,
+  type TenantSpec,
+  tenantPlural,
   version,
 } from '../../src/kube/types.ts';
 import { waitFor } from './wait.ts';
@@ -178,4 +181,27 @@ export async function waitReason(
     },
     timeoutMs,
   );
+}
+
+export async function createTenant(
+  api: CustomObjectsApi,
+  name: string,
+  spec: TenantSpec,
+  annotations?: Record<string, string>,
+): Promise<void> {
+  await api.createClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name, ...(annotations ? { annotations } : {}) },
+      spec,
+    },
+  });
+}
+
+export async function getTenant(api: CustomObjectsApi, name: string): Promise<Tenant> {
+  return api.getClusterCustomObject({ group, version, plural: tenantPlural, name });
 }

@@ -4,7 +4,9 @@
  * each PAT, deleted ones included, and each access token.
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import * as assert from 'uvu/assert';
 import { group, serviceAccountPlural, tenantPlural, version } from '../../src/kube/types.ts';
+import type { ReliabilityEnv } from './reliability-env.ts';
 
 /** A whole PAT secret as the emulator makes them, or a whole JWT. */
 const tokenPattern = /^(?:[0-9a-f]{64}|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
@@ -98,4 +100,27 @@ export async function scanForIssuedSecrets(options: {
       resources: serviceAccounts.length + tenants.length,
     },
   };
+}
+
+/**
+ * Asserts that no secret the emulator issued shows up in the operators' logs, Events or status,
+ * and that no operator logged its own client secret. Prints the size of the scan.
+ */
+export async function assertNoIssuedSecretLeaked(
+  env: Pick<ReliabilityEnv, 'emulator' | 'kubeConfig' | 'operators' | 'operatorClient'>,
+): Promise<void> {
+  const operatorLogs = env.operators.map((process) => process.output());
+  const scan = await scanForIssuedSecrets({
+    emulatorUrl: env.emulator.url,
+    kubeConfig: env.kubeConfig,
+    operatorLogs,
+  });
+  assert.ok(scan.scanned.secrets > 0, 'the emulator issued no secret to look for');
+  assert.ok(scan.scanned.resources > 0, 'no resource was scanned');
+  assert.equal(scan.findings, []);
+  assert.not.ok(
+    operatorLogs.some((log) => log.includes(env.operatorClient.clientSecret)),
+    'the operator logged its client secret',
+  );
+  console.log(`secret scan: ${JSON.stringify(scan.scanned)}, ${scan.findings.length} found`);
 }
