@@ -15,13 +15,15 @@ export class WorkQueue {
   private readonly retriesPerSecond: number;
   private readonly retryBurst: number;
   private retryTokens: number;
-  private retryTokensAt = Date.now();
+  private readonly now: () => number;
+  private retryTokensAt: number;
   private stopped = false;
 
   /**
    * `baseDelayMs`/`maxDelayMs` bound one key's exponential backoff. `retriesPerSecond` and
    * `retryBurst` cap failed keys coming back across all keys (client-go's defaults: 10 and 100),
-   * so a tenant outage does not turn into a retry storm.
+   * so a tenant outage does not turn into a retry storm. `now` is the clock of that cap, for
+   * tests.
    */
   constructor(
     options: {
@@ -29,6 +31,7 @@ export class WorkQueue {
       maxDelayMs?: number;
       retriesPerSecond?: number;
       retryBurst?: number;
+      now?: () => number;
     } = {},
   ) {
     this.baseDelayMs = options.baseDelayMs ?? 1_000;
@@ -36,6 +39,8 @@ export class WorkQueue {
     this.retriesPerSecond = options.retriesPerSecond ?? 10;
     this.retryBurst = options.retryBurst ?? 100;
     this.retryTokens = this.retryBurst;
+    this.now = options.now ?? Date.now;
+    this.retryTokensAt = this.now();
   }
 
   get length(): number {
@@ -92,7 +97,7 @@ export class WorkQueue {
 
   /** Takes one token from the overall retry bucket; returns how long the caller must wait. */
   private reserveRetry(): number {
-    const now = Date.now();
+    const now = this.now();
     const refill = ((now - this.retryTokensAt) / 1000) * this.retriesPerSecond;
     this.retryTokens = Math.min(this.retryBurst, this.retryTokens + refill);
     this.retryTokensAt = now;
