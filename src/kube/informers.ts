@@ -2,8 +2,9 @@ import {
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
-  makeInformer,
+  ListWatch,
   type ObjectCache,
+  Watch,
 } from '@kubernetes/client-node';
 
 export type CachedInformer<T extends { metadata?: { namespace?: string } }> = Informer<T> &
@@ -21,14 +22,14 @@ export function makeNamespacedInformer<T extends { metadata?: { namespace?: stri
 ): CachedInformer<T> {
   const { group, version, plural } = resourcePath;
   if (!namespaces || namespaces.length === 0) {
-    return makeInformer<T>(kubeConfig, `/apis/${group}/${version}/${plural}`, () =>
+    return makeTrimmedInformer<T>(kubeConfig, `/apis/${group}/${version}/${plural}`, () =>
       list(undefined),
     );
   }
   const informers = new Map(
     namespaces.map((namespace) => [
       namespace,
-      makeInformer<T>(
+      makeTrimmedInformer<T>(
         kubeConfig,
         `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
         () => list(namespace),
@@ -57,6 +58,44 @@ export function makeNamespacedInformer<T extends { metadata?: { namespace?: stri
       return all.flatMap((informer) => informer.list());
     },
   };
+}
+
+/**
+ * An informer whose cache holds objects without `metadata.managedFields`. The operator never
+ * reads them, and they are about half of a ServiceAccount's JSON once its status is written.
+ */
+function makeTrimmedInformer<T extends { metadata?: { namespace?: string } }>(
+  kubeConfig: KubeConfig,
+  path: string,
+  list: () => Promise<KubernetesListObject<T>>,
+): CachedInformer<T> {
+  const watch = new Watch(kubeConfig);
+  const trimmingWatch = {
+    watch: (
+      watchPath: string,
+      query: Record<string, string | number | boolean | undefined>,
+      callback: (phase: string, object: T, event: unknown) => void,
+      done: (error: unknown) => void,
+    ) =>
+      watch.watch(
+        watchPath,
+        query,
+        (phase, object, event) => callback(phase, withoutManagedFields(object as T), event),
+        done,
+      ),
+  } as Watch;
+  const trimmingList = async () => {
+    const listed = await list();
+    for (const item of listed.items) withoutManagedFields(item);
+    return listed;
+  };
+  return new ListWatch<T & object>(path, trimmingWatch, trimmingList, false);
+}
+
+function withoutManagedFields<T>(object: T): T {
+  const metadata = (object as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
+  if (metadata) delete metadata.managedFields;
+  return object;
 }
 
 /**
