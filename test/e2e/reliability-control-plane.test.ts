@@ -150,12 +150,16 @@ test('operator recovers from control-plane faults', async () => {
     await sleep(3_000);
 
     // Cut: the watch ends with an error; the operator must start a new one.
+    // The operator reconnects after a growing delay, and on a loaded machine its new watch
+    // may take longer than one round to open, so this cuts until three were cut.
     let cut = 0;
-    for (let round = 0; round < 3; round++) {
+    const cutDeadline = Date.now() + 60_000;
+    while (cut < 3 && Date.now() < cutDeadline) {
       cut += proxy.cutWatches();
-      await sleep(3_000);
+      await sleep(1_000);
     }
-    assert.ok(cut >= 3, `only ${cut} watch streams were cut`);
+    await sleep(2_000);
+    assert.ok(cut >= 3, `only ${cut} watch streams were cut in 60 s`);
     watchesCut = cut;
 
     // Stall: the connection stays open but delivers nothing.
