@@ -1,19 +1,22 @@
 // Memory benchmark: node bench/memory.ts [--n 10000] [--mode api|csv] [--node-options="..."]
-//   [--source]
+//   [--source] [--heap-snapshot]
 //
 // Measures the operator's peak RSS and V8 heap while N ServiceAccounts converge and through one
 // full resync after that. It runs the compiled build (dist/), as the container image does, with
 // the image's NODE_OPTIONS unless --node-options replaces them; --source runs the TypeScript
-// source through Node's type stripping instead, which uses about 25 MiB more. The emulator runs
+// source through Node's type stripping instead, which uses about 25 MiB more. --heap-snapshot
+// has the operator write a V8 heap snapshot into bench/out/ once every resource is Ready, and
+// prints its summary by constructor (bench/heap-summary.ts). The emulator runs
 // without latency and without ISC's rate limit, so that N=10,000 converges in minutes rather than
 // the hours the tenant's limit would take: memory depends on how many resources and accounts the
 // operator holds, not on how fast ISC responds. Adds the run to bench/memory.json. Everything
 // listens on and talks to 127.0.0.1 only.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { startEmulator } from '../src/emulator/server.ts';
+import { summarizeHeap } from './heap-summary.ts';
 import {
   countNotReady,
   createCsvTenant,
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'api' },
     'node-options': { type: 'string' },
     source: { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'boolean', default: false },
   },
 });
 const n = Number(values.n);
@@ -50,7 +54,12 @@ const outputDirectory = new URL('./out/', import.meta.url).pathname;
 mkdirSync(outputDirectory, { recursive: true });
 
 const image = values.source ? undefined : prepareImageRun();
+const heapSnapshotDirectory = `${outputDirectory}heap-${mode}-${n}/`;
 const nodeOptions = values['node-options'] ?? image?.nodeOptions ?? '';
+// The snapshot flags stay out of the recorded options, which key the runs in memory.json.
+const snapshotOptions = values['heap-snapshot']
+  ? ` --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapSnapshotDirectory}`
+  : '';
 
 const kube = await startKube();
 const client = { clientId: 'memory-operator', clientSecret: `op-${crypto.randomUUID()}` };
@@ -66,7 +75,7 @@ const env: Record<string, string> = {
   OPERATOR_WATCH_NAMESPACES: namespace,
   // One periodic resync after convergence, measured like the rest.
   OPERATOR_RESYNC_SECONDS: String(Math.max(120, Math.ceil(n / 20))),
-  NODE_OPTIONS: nodeOptions,
+  NODE_OPTIONS: `${nodeOptions}${snapshotOptions}`,
   LOG_LEVEL: 'warn',
 };
 if (mode === 'api') {
@@ -104,6 +113,7 @@ try {
   }
   const converged = operator.peaks();
   log(`all Ready: ${readyAt !== undefined}, peak RSS ${mib(converged.peakRssBytes)} MiB`);
+  const heap = values['heap-snapshot'] ? await takeHeapSnapshot(operator.pid) : undefined;
   // Let one resync over every resource pass, then read the peaks again.
   const resyncs = sumOf(await operator.scrape(), 'isc_sa_reconciles_total');
   while (sumOf(await operator.scrape(), 'isc_sa_reconciles_total') < resyncs + n) {
@@ -123,12 +133,58 @@ try {
     peakRssMiBConverged: mib(converged.peakRssBytes),
     peakRssMiB: mib(final.peakRssBytes),
     peakHeapUsedMiB: mib(final.peakHeapUsedBytes),
+    ...(heap ? { heapSnapshot: heap } : {}),
   };
   console.log(JSON.stringify(result, null, 2));
   saveRun(result);
 } finally {
   await emulator.close();
   await kube.cluster.stop();
+}
+
+/**
+ * Signals the operator to write a heap snapshot (V8 collects garbage first, so it holds live
+ * objects only), waits until the file is complete, and returns its largest groups.
+ */
+async function takeHeapSnapshot(pid: number) {
+  mkdirSync(heapSnapshotDirectory, { recursive: true });
+  const before = new Set(readdirSync(heapSnapshotDirectory));
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 600_000;
+  let file: string | undefined;
+  let size = -1;
+  while (Date.now() < deadline) {
+    await sleep(2_000);
+    file ??= readdirSync(heapSnapshotDirectory).find(
+      (name) => name.endsWith('.heapsnapshot') && !before.has(name),
+    );
+    if (!file) continue;
+    // The snapshot is complete when its size stops changing and it parses.
+    const current = statSync(`${heapSnapshotDirectory}${file}`).size;
+    if (current !== size) {
+      size = current;
+      continue;
+    }
+    try {
+      const path = `${heapSnapshotDirectory}${file}`;
+      const { totalBytes, groups } = summarizeHeap(JSON.parse(readFileSync(path, 'utf8')));
+      log(`heap snapshot ${path}: ${mib(totalBytes)} MiB live`);
+      for (const group of groups.slice(0, 15)) {
+        log(`  ${mib(group.bytes)} MiB in ${group.count} × ${group.group}`);
+      }
+      return {
+        file: path,
+        liveMiB: mib(totalBytes),
+        largestGroups: groups
+          .slice(0, 15)
+          .map((group) => ({ ...group, bytes: undefined, MiB: mib(group.bytes) })),
+      };
+    } catch {
+      // Still being written.
+    }
+  }
+  log('no heap snapshot appeared within 10 minutes');
+  return undefined;
 }
 
 /** Adds the run to bench/memory.json, replacing an earlier one of the same N, mode and options. */
