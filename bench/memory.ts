@@ -57,6 +57,8 @@ const image = values.source ? undefined : prepareImageRun();
 const heapSnapshotDirectory = `${outputDirectory}heap-${mode}-${n}/`;
 const nodeOptions = values['node-options'] ?? image?.nodeOptions ?? '';
 // The snapshot flags stay out of the recorded options, which key the runs in memory.json.
+// Node ends the process when the snapshot cannot be written, so the directory comes first.
+if (values['heap-snapshot']) mkdirSync(heapSnapshotDirectory, { recursive: true });
 const snapshotOptions = values['heap-snapshot']
   ? ` --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapSnapshotDirectory}`
   : '';
@@ -147,7 +149,6 @@ try {
  * objects only), waits until the file is complete, and returns its largest groups.
  */
 async function takeHeapSnapshot(pid: number) {
-  mkdirSync(heapSnapshotDirectory, { recursive: true });
   const before = new Set(readdirSync(heapSnapshotDirectory));
   process.kill(pid, 'SIGUSR2');
   const deadline = Date.now() + 600_000;
