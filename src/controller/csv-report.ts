@@ -84,12 +84,12 @@ export class CsvUploadReporter {
   ): Promise<void> {
     const changed = report.created + report.updated + report.removed;
     this.metrics?.csvUpload(tenantName, report.result, report.rows, changed);
-    const configMap = fileNamespace
+    const keptFile = fileNamespace
       ? await this.keepFile(tenantName, fileNamespace, report)
-      : undefined;
+      : { configMap: null, fileNotKept: null };
     const failed = report.result !== 'SUCCESS';
     await this.updateTenant(tenantName, (status, generation) =>
-      statusAfterUpload(status, report, configMap, generation, new Date()),
+      statusAfterUpload(status, report, keptFile, generation, new Date()),
     );
     const summary = uploadSummary(report);
     await this.event(tenantName, failed ? 'Warning' : 'Normal', 'UploadedAccounts', summary);
@@ -97,14 +97,15 @@ export class CsvUploadReporter {
 
   /**
    * Keeps the uploaded file, gzipped, in a ConfigMap, so a person can see exactly what was sent.
-   * A file too large for a ConfigMap is replaced by its hash and a note. Returns namespace/name,
-   * or undefined when the write failed (logged; the upload itself is not affected).
+   * A file too large for a ConfigMap is replaced by its hash and a note. Returns the ConfigMap's
+   * namespace/name only when it now contains this file, else why the file is not kept. A failed
+   * write is logged and does not affect the upload.
    */
   private async keepFile(
     tenantName: string,
     namespace: string,
     report: Extract<BatchReport, { kind: 'uploaded' }>,
-  ): Promise<string | undefined> {
+  ): Promise<KeptFile> {
     const name = uploadedFileConfigMapName(tenantName);
     const gzipped = gzipSync(Buffer.from(report.text, 'utf8'));
     const fits = gzipped.length <= maxStoredBytes;
@@ -133,14 +134,30 @@ export class CsvUploadReporter {
         if (!(error instanceof ApiException && error.code === 404)) throw error;
         await this.core.createNamespacedConfigMap({ namespace, body });
       }
-      return `${namespace}/${name}`;
     } catch (error) {
       this.logger.warn(
         { err: describeError(error), namespace, name },
         'keeping the uploaded account file failed',
       );
-      return undefined;
+      const hint =
+        error instanceof ApiException && error.code === 403
+          ? '; grant the operator access to ConfigMaps in that namespace (the Helm chart ' +
+            'does with csvSync.keepUploadedFile=true)'
+          : '';
+      return {
+        configMap: null,
+        fileNotKept: `writing ConfigMap ${namespace}/${name} failed: ${describeError(error)}${hint}`,
+      };
     }
+    if (!fits) {
+      return {
+        configMap: null,
+        fileNotKept:
+          `the gzipped file (${gzipped.length} bytes) exceeds ${maxStoredBytes} bytes, so ` +
+          `ConfigMap ${namespace}/${name} contains only its SHA-256`,
+      };
+    }
+    return { configMap: `${namespace}/${name}`, fileNotKept: null };
   }
 
   /** Applies `change` to the Tenant's current status, retrying on write conflicts. */
@@ -183,11 +200,21 @@ export class CsvUploadReporter {
 
 type UploadedReport = Extract<BatchReport, { kind: 'uploaded' }>;
 
+/**
+ * Location of the uploaded file. `configMap` is set only when that ConfigMap contains this
+ * upload's file, else `fileNotKept` gives the reason. null removes an earlier upload's value,
+ * because the status is merge-patched.
+ */
+export interface KeptFile {
+  configMap: string | null;
+  fileNotKept: string | null;
+}
+
 /** Returns the Tenant status after an upload: its lastUpload, and Stalled unless ISC's task succeeded. */
 export function statusAfterUpload(
   status: TenantStatus,
   report: UploadedReport,
-  configMap: string | undefined,
+  keptFile: KeptFile,
   generation: number | undefined,
   now: Date,
 ): TenantStatus {
@@ -203,7 +230,8 @@ export function statusAfterUpload(
     removed: report.removed,
     countsFrom: report.countsFrom,
     sha256: report.sha256,
-    ...(configMap ? { configMap } : {}),
+    configMap: keptFile.configMap,
+    fileNotKept: keptFile.fileNotKept,
   };
   const next = { ...status, lastUpload };
   if (report.result === 'SUCCESS') return withoutStalled(next, now);

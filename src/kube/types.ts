@@ -190,7 +190,10 @@ export interface LastUpload {
   /** `task` when the counts are ISC's task result, `diff` when they are the operator's plan. */
   countsFrom?: 'task' | 'diff';
   sha256: string;
-  configMap?: string;
+  /** namespace/name of the ConfigMap that contains this upload's file; null when none does. */
+  configMap?: string | null;
+  /** Reason that no ConfigMap contains this upload's file; null once one does. */
+  fileNotKept?: string | null;
 }
 
 export interface TenantStatus {

@@ -1,4 +1,5 @@
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -40,7 +41,7 @@ async function createTenant(name: string): Promise<void> {
   });
 }
 
-function uploaded(result: string, message: string): BatchReport {
+function uploaded(result: string, message: string): Extract<BatchReport, { kind: 'uploaded' }> {
   return {
     kind: 'uploaded',
     text: 'id,name\n',
@@ -88,6 +89,48 @@ test('Ready follows the upload stall', async () => {
     undefined,
   );
   assert.is(ready?.status, 'True');
+});
+
+test('failed keep clears the ConfigMap name', async () => {
+  await createTenant('kept');
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'csv-files' } } });
+  await reporter.report('kept', 'csv-files', uploaded('SUCCESS', ''));
+  const afterKeep = await getTenant(api, 'kept');
+  assert.is(afterKeep.status?.lastUpload?.configMap, 'csv-files/isc-sa-operator-csv-kept');
+  assert.is(afterKeep.status?.lastUpload?.fileNotKept, undefined);
+
+  // A namespace that does not exist makes the ConfigMap write fail, as missing RBAC would.
+  const next = { ...uploaded('SUCCESS', ''), sha256: 'def', taskId: 'task-next' };
+  await reporter.report('kept', 'no-such-namespace', next);
+  const afterFailure = await getTenant(api, 'kept');
+  assert.is(afterFailure.status?.lastUpload?.taskId, 'task-next');
+  assert.is(afterFailure.status?.lastUpload?.configMap, undefined);
+  assert.match(
+    afterFailure.status?.lastUpload?.fileNotKept ?? '',
+    'writing ConfigMap no-such-namespace/isc-sa-operator-csv-kept failed: ' +
+      'Kubernetes API returned HTTP 404',
+  );
+
+  await reporter.report('kept', 'csv-files', uploaded('SUCCESS', ''));
+  const afterRetry = await getTenant(api, 'kept');
+  assert.is(afterRetry.status?.lastUpload?.configMap, 'csv-files/isc-sa-operator-csv-kept');
+  assert.is(afterRetry.status?.lastUpload?.fileNotKept, undefined);
+});
+
+test('oversized file names no ConfigMap', async () => {
+  await createTenant('large');
+  // Random hex compresses to about half its size, so the gzipped file exceeds 900 KiB.
+  const text = randomBytes(1_000_000).toString('hex');
+  await reporter.report('large', 'csv-files', { ...uploaded('SUCCESS', ''), text });
+  const tenant = await getTenant(api, 'large');
+  assert.is(tenant.status?.lastUpload?.configMap, undefined);
+  assert.match(tenant.status?.lastUpload?.fileNotKept ?? '', /^the gzipped file \(\d+ bytes\)/);
+  const configMap = await kubeConfig
+    .makeApiClient(CoreV1Api)
+    .readNamespacedConfigMap({ namespace: 'csv-files', name: 'isc-sa-operator-csv-large' });
+  assert.is(configMap.binaryData, undefined);
+  assert.match(configMap.data?.note ?? '', 'exceeds');
 });
 
 test.run();

@@ -32,6 +32,7 @@ function uploaded(extra: Partial<UploadedReport> = {}): UploadedReport {
 }
 
 const now = new Date('2026-01-01T00:00:00Z');
+const notKept = { configMap: null, fileNotKept: null };
 
 test('lastUpload keeps the task counts', () => {
   const report = uploaded({
@@ -39,11 +40,32 @@ test('lastUpload keeps the task counts', () => {
     message: 'delete phase skipped',
     plannedRemovals: 4,
   });
-  const status = statusAfterUpload({}, report, undefined, 1, now);
+  const status = statusAfterUpload({}, report, notKept, 1, now);
   assert.is(status.lastUpload?.removed, 0);
   assert.is(status.lastUpload?.countsFrom, 'task');
   const stalled = status.conditions?.find((condition) => condition.type === 'Stalled');
   assert.match(stalled?.message ?? '', /deleteThreshold/);
+});
+
+test('lastUpload clears a stale ConfigMap', () => {
+  const withConfigMap = statusAfterUpload(
+    {},
+    uploaded(),
+    { configMap: 'isc-system/isc-sa-operator-csv-default', fileNotKept: null },
+    1,
+    now,
+  );
+  assert.is(withConfigMap.lastUpload?.configMap, 'isc-system/isc-sa-operator-csv-default');
+  const failed = statusAfterUpload(
+    withConfigMap,
+    uploaded({ sha256: 'def' }),
+    { configMap: null, fileNotKept: 'writing ConfigMap failed' },
+    1,
+    now,
+  );
+  // null, not a missing key: the status is merge-patched, which keeps keys it does not name.
+  assert.is(failed.lastUpload?.configMap, null);
+  assert.is(failed.lastUpload?.fileNotKept, 'writing ConfigMap failed');
 });
 
 test('summary names the count source', () => {
@@ -71,7 +93,7 @@ const connected: TenantStatus = {
 
 test('stalled upload sets Ready False', () => {
   for (const result of ['WARNING', 'ERROR']) {
-    const status = statusAfterUpload(connected, uploaded({ result }), undefined, 1, now);
+    const status = statusAfterUpload(connected, uploaded({ result }), notKept, 1, now);
     const stalled = condition(status, 'Stalled');
     const ready = condition(status, 'Ready');
     assert.is(stalled?.status, 'True');
@@ -90,7 +112,7 @@ test('refused upload sets Ready False', () => {
 
 test('landed upload sets Ready True again', () => {
   const stalled = withStalled(connected, 'SchemaMismatch', 'multi-valued attribute', 1, now);
-  const status = statusAfterUpload(stalled, uploaded(), undefined, 1, now);
+  const status = statusAfterUpload(stalled, uploaded(), notKept, 1, now);
   assert.is(condition(status, 'Stalled'), undefined);
   assert.is(condition(status, 'Ready')?.status, 'True');
   assert.is(condition(status, 'Ready')?.reason, 'Connected');
