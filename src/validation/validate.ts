@@ -197,7 +197,8 @@ function checkResource(
 /**
  * Reports a resource defined twice, and two ServiceAccounts of one tenant that claim the same
  * account id or name: the operator reconciles only the older claim (reason DuplicateAccountId).
- * ISC compares both without regard to case.
+ * ISC compares both without regard to case. Documents with other findings take part too,
+ * because a duplicate remains after their other problems are fixed.
  */
 function checkDuplicates(report: ValidationReport): void {
   const seen = new Map<string, CheckedResource>();
@@ -216,19 +217,22 @@ function checkDuplicates(report: ValidationReport): void {
       continue;
     }
     seen.set(identity, resource);
-    if (resource.kind !== 'ServiceAccount' || !resource.valid) continue;
+    if (resource.kind !== 'ServiceAccount') continue;
 
-    const spec = resource.object.spec as Record<string, unknown>;
-    const tenant = (spec.tenantRef as { name?: string } | undefined)?.name ?? '';
-    const metadata = resource.object.metadata as Record<string, unknown>;
-    const accountName = String(spec.name ?? metadata.name);
-    const candidates: Array<[string, (string | number)[], string]> = [
-      [
+    // An invalid document may lack any of these fields or give them the wrong type.
+    const spec = isRecord(resource.object.spec) ? resource.object.spec : {};
+    const tenantRef = isRecord(spec.tenantRef) ? spec.tenantRef : {};
+    const tenant = typeof tenantRef.name === 'string' ? tenantRef.name : '';
+    const metadata = isRecord(resource.object.metadata) ? resource.object.metadata : {};
+    const accountName = spec.name ?? metadata.name;
+    const candidates: Array<[string, (string | number)[], string]> = [];
+    if (typeof accountName === 'string' && accountName !== '') {
+      candidates.push([
         `name|${accountName.toLowerCase()}`,
         spec.name === undefined ? ['metadata', 'name'] : ['spec', 'name'],
         `account name "${accountName}"`,
-      ],
-    ];
+      ]);
+    }
     if (typeof spec.accountId === 'string') {
       candidates.push([
         `id|${spec.accountId.toLowerCase()}`,

@@ -145,6 +145,37 @@ test('duplicate account id across documents', () => {
   assert.ok(report.findings[0]?.message.includes('default/audit01'));
 });
 
+test('duplicate account id beside schema errors', () => {
+  const second = header.replace('audit01', 'audit02');
+  const invalid = '  email: not-an-email\n  accountId: SA-1\n';
+  const valid = '  email: b@example.com\n  accountId: sa-1\n';
+  for (const [first, last] of [
+    [invalid, valid],
+    [valid, invalid],
+  ]) {
+    const { report } = check(`${header}${first}---\n${second}${last}`);
+    const duplicate = report.findings.find((finding) => finding.source === 'operator');
+    assert.ok(duplicate, `no duplicate finding: ${JSON.stringify(report.findings)}`);
+    assert.is(duplicate.path, 'spec.accountId');
+    assert.is(duplicate.document, 2);
+    assert.is(duplicate.line, 17);
+    assert.match(duplicate.message, 'also claimed by ServiceAccount default/audit01');
+    assert.is(report.findings.filter((finding) => finding.source === 'schema').length, 1);
+  }
+});
+
+test('documents without name or spec claim nothing', () => {
+  const bare = 'apiVersion: isc.sailpoint/v1alpha1\nkind: ServiceAccount\n';
+  const { report } = check(
+    `${bare}metadata: { name: "", namespace: team-a }\n---\n${bare}metadata: { name: "", namespace: team-b }\nspec: 7\n`,
+  );
+  assert.is(report.resources.length, 2);
+  assert.not.ok(
+    report.findings.some((finding) => finding.source === 'operator'),
+    JSON.stringify(report.findings),
+  );
+});
+
 test('same resource defined twice', () => {
   const { report } = check(
     `${header}  email: a@example.com\n---\n${header}  email: b@example.com\n`,
