@@ -7,7 +7,9 @@
 // unreconciled, a lost update, an account created twice, or a failed reconcile that never
 // showed in the resource's condition.
 //
-// Defaults: `npm run load` is 10,000 resources and 1,000 updates a minute for 10 minutes;
+// Defaults: `npm run load` is 10,000 resources and 1,000 updates a minute for 10 minutes,
+// which start once the burst converged, and the run fails unless the operator kept up (see
+// keptUp below);
 // `npm run soak` (--soak) is 200 resources and 300 updates a minute for 10 minutes while about
 // 20% of ISC calls fail. The operator's client-side ISC rate limit is raised to 5,000 requests
 // per 10 s, because the run measures the operator, not ISC's gateway. Everything listens on
@@ -62,6 +64,7 @@ try {
     updatesPerMinute,
     ...(soak ? { faults: twentyPercentFaults(seed) } : {}),
     convergeTimeoutMs: Math.max(600_000, resources * 200),
+    updatesAfterBurst: !soak,
     progress,
   });
   const rss = report.memory.map((sample) => sample.rssMiB);
@@ -80,6 +83,14 @@ try {
       report.burstConvergedMs === undefined ? null : Math.round(report.burstConvergedMs / 1000),
     finalConvergedSeconds:
       report.finalConvergedMs === undefined ? null : Math.round(report.finalConvergedMs / 1000),
+    updateLagSeconds: report.updateLagMs && {
+      p50: report.updateLagMs.p50 / 1000,
+      p99: report.updateLagMs.p99 / 1000,
+      max: report.updateLagMs.max / 1000,
+    },
+    updatesNeverConverged: report.updatesNeverConverged,
+    maxBacklogDuringUpdates: report.maxBacklogDuringUpdates,
+    keptUp: keptUp(report),
     rssMiB: {
       min: Math.round(Math.min(...rss)),
       max: Math.round(Math.max(...rss)),
@@ -99,7 +110,8 @@ try {
     result.unreconciled + result.lostUpdates + result.duplicateCreates + result.duplicateAccounts >
       0 ||
     result.unreportedFailures > 0 ||
-    result.updatesFailed > 0;
+    result.updatesFailed > 0 ||
+    (!soak && !result.keptUp);
   if (failed) {
     process.stdout.write(
       `problems: ${JSON.stringify({
@@ -114,3 +126,18 @@ try {
   await env.stop();
 }
 process.exit(failed ? 1 : 0);
+
+/**
+ * The operator kept up when every update converged, 99% of them within a minute of the
+ * patch, and the last ones within a minute of the update phase's end: the backlog did not
+ * grow with the stream. The soak injects faults and is judged by convergence only.
+ */
+function keptUp(report: Awaited<ReturnType<typeof runLoad>>): boolean {
+  return (
+    report.updatesNeverConverged === 0 &&
+    report.updateLagMs !== undefined &&
+    report.updateLagMs.p99 <= 60_000 &&
+    report.finalConvergedMs !== undefined &&
+    report.finalConvergedMs <= 60_000
+  );
+}

@@ -47,6 +47,8 @@ function summary(report: LoadReport): string {
     reportedFailures: report.reportedFailures,
     burstConvergedMs: report.burstConvergedMs,
     finalConvergedMs: report.finalConvergedMs,
+    updateLagMs: report.updateLagMs,
+    maxBacklogDuringUpdates: report.maxBacklogDuringUpdates,
     rssMiB: { min: Math.min(...rss), max: Math.max(...rss), growth: memoryGrowthMiB(report) },
   });
 }
@@ -58,6 +60,8 @@ function checkConverged(report: LoadReport): void {
   assert.equal(report.duplicateAccounts, {}, 'accounts sharing one nativeIdentity');
   assert.equal(report.unreportedFailures, [], 'failed reconciles the condition never showed');
   assert.is(report.updatesFailed, 0, 'updates the API server rejected');
+  // Every update's generation, or a later one, was seen Ready by the watch.
+  assert.is(report.updatesNeverConverged, 0, 'updates never seen converged');
 }
 
 test('20% faults under load converge', async () => {

@@ -34,6 +34,12 @@ export interface LoadOptions {
   faults?: EmulatorFaults;
   /** Time the resources get to converge after the update phase, in milliseconds. */
   convergeTimeoutMs: number;
+  /**
+   * Starts the updates once the burst converged (or `convergeTimeoutMs` passed), so that the
+   * update phase measures how the operator follows a stream of changes, apart from the burst.
+   * By default the updates start as soon as the burst is created.
+   */
+  updatesAfterBurst?: boolean;
   /** Writes progress lines; silent by default. */
   progress?: (line: string) => void;
 }
@@ -56,6 +62,15 @@ export interface LoadReport {
   burstConvergedMs: number | undefined;
   /** Milliseconds from the end of the update phase until every resource converged. */
   finalConvergedMs: number | undefined;
+  /**
+   * Per update, the time from the API server's answer to the patch until a watch saw the
+   * resource Ready at that generation or a later one, in milliseconds. Updates whose resource
+   * never got there are counted in `updatesNeverConverged`.
+   */
+  updateLagMs: { p50: number; p99: number; max: number } | undefined;
+  updatesNeverConverged: number;
+  /** Largest count of resources not Ready at their generation during the update phase. */
+  maxBacklogDuringUpdates: number;
   memory: MemorySample[];
   /** Resources not Ready at their generation at the end, with their Ready reason. */
   unreconciled: string[];
@@ -148,11 +163,63 @@ async function notConverged(env: ReliabilityEnv, namespace: string): Promise<str
 }
 
 /**
+ * Times each update from the patch's answer until the resource is seen Ready at that
+ * generation or a later one. A later generation converging settles the earlier updates too.
+ */
+class UpdateLag {
+  private readonly pending = new Map<string, Array<{ generation: number; sentAt: number }>>();
+  private readonly convergedGeneration = new Map<string, number>();
+  readonly lagsMs: number[] = [];
+
+  sent(name: string, generation: number, sentAt: number): void {
+    // The watch may have seen this generation converge before the patch's answer arrived.
+    if ((this.convergedGeneration.get(name) ?? 0) >= generation) {
+      this.lagsMs.push(0);
+      return;
+    }
+    const list = this.pending.get(name) ?? [];
+    list.push({ generation, sentAt });
+    this.pending.set(name, list);
+  }
+
+  converged(name: string, generation: number): void {
+    if ((this.convergedGeneration.get(name) ?? 0) < generation) {
+      this.convergedGeneration.set(name, generation);
+    }
+    const list = this.pending.get(name);
+    if (!list) return;
+    const now = Date.now();
+    const left = list.filter((update) => {
+      if (update.generation > generation) return true;
+      this.lagsMs.push(now - update.sentAt);
+      return false;
+    });
+    if (left.length === 0) this.pending.delete(name);
+    else this.pending.set(name, left);
+  }
+
+  get open(): number {
+    let count = 0;
+    for (const list of this.pending.values()) count += list.length;
+    return count;
+  }
+
+  summary(): { p50: number; p99: number; max: number } | undefined {
+    if (this.lagsMs.length === 0) return undefined;
+    const sorted = [...this.lagsMs].sort((a, b) => a - b);
+    const at = (quantile: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(quantile * sorted.length))]!;
+    return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+  }
+}
+
+/**
  * Records, per resource, every Ready reason a watch delivers in `namespace` until `stop()`.
  * A watch that ends early is started again from the last resourceVersion it saw.
  */
 function watchReadyReasons(env: ReliabilityEnv, namespace: string) {
   const reasons = new Map<string, Set<string>>();
+  const lag = new UpdateLag();
   let stopped = false;
   let abort: (() => void) | undefined;
   let resourceVersion: string | undefined;
@@ -165,6 +232,9 @@ function watchReadyReasons(env: ReliabilityEnv, namespace: string) {
       resourceVersion ? { resourceVersion } : {},
       (_phase: string, resource: ServiceAccount) => {
         resourceVersion = resource.metadata?.resourceVersion ?? resourceVersion;
+        if (isConverged(resource)) {
+          lag.converged(resource.metadata.name, resource.metadata.generation ?? 0);
+        }
         const reason = condition(resource, 'Ready')?.reason;
         if (!reason) return;
         const seen = reasons.get(resource.metadata.name) ?? new Set<string>();
@@ -181,6 +251,7 @@ function watchReadyReasons(env: ReliabilityEnv, namespace: string) {
   return {
     started,
     reasons,
+    lag,
     stop() {
       stopped = true;
       abort?.();
@@ -258,6 +329,17 @@ export async function runLoad(
     });
     burstCreated = true;
     progress(`created ${options.resources} resources in ${Date.now() - burstStart} ms`);
+    if (options.updatesAfterBurst) {
+      const waitStart = Date.now();
+      while (burstConvergedMs === undefined && Date.now() - waitStart < options.convergeTimeoutMs) {
+        await sleep(2_000);
+      }
+      progress(
+        burstConvergedMs === undefined
+          ? 'the burst did not converge in time; updates start anyway'
+          : `burst converged after ${Math.round(burstConvergedMs / 1000)} s; updates start`,
+      );
+    }
 
     // Updates go out at a fixed rate, round robin over the resources.
     const intervalMs = 60_000 / options.updatesPerMinute;
@@ -269,11 +351,13 @@ export async function runLoad(
       const dueAt = updateStart + update * intervalMs;
       if (dueAt > Date.now()) await sleep(dueAt - Date.now());
       const index = update % options.resources;
-      const sent = patchResource(env.customObjects, namespace, nameOf(namespace, index), [
+      const name = nameOf(namespace, index);
+      const sent = patchResource(env.customObjects, namespace, name, [
         { op: 'replace', path: '/spec/purpose', value: `Update ${update} of ${index}` },
       ]).then(
-        () => {
+        (generation) => {
           updatesSent++;
+          reasons.lag.sent(name, generation, Date.now());
         },
         () => {
           updatesFailed++;
@@ -325,8 +409,15 @@ export async function runLoad(
       }
     }
     const calls = env.emulator.calls.slice(callsBefore);
+    const updateEndMs = updateStart - burstStart + options.updateMs;
+    const backlogs = memory
+      .filter((sample) => sample.atMs >= updateStart - burstStart && sample.atMs <= updateEndMs)
+      .map((sample) => sample.backlog);
     return {
       resources: options.resources,
+      updateLagMs: reasons.lag.summary(),
+      updatesNeverConverged: reasons.lag.open,
+      maxBacklogDuringUpdates: Math.max(0, ...backlogs),
       updateStartedAtMs: updateStart - burstStart,
       updatesSent,
       updatesFailed,
