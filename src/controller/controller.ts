@@ -403,6 +403,12 @@ export class ServiceAccountController {
         logger.debug('resource updated; waiting for its watch event');
         return;
       }
+      if (result.outcome.kind === 'deferred') {
+        // The bulk read wakes the resource; this requeue only covers a read that never ends,
+        // such as one dropped when the tenant's connection changed.
+        this.queue.addAfter(key, deferredFallbackMs);
+        return;
+      }
       view = viewOfOutcome(result.outcome);
       observed = result.observed;
     }
@@ -511,6 +517,7 @@ export class ServiceAccountController {
     const { batch } = entry;
     return {
       read: (identityId) => batch.identity(identityId, key),
+      account: (sourceId, nativeIdentity) => batch.account(sourceId, nativeIdentity, key),
       invite: (identityId, previous) => batch.invite(identityId, key, previous),
       takeInvitationFailure: (identityId) => batch.takeInvitationFailure(identityId),
     };
@@ -731,6 +738,8 @@ const repeatLogMs = 5 * 60_000;
  * reconciles after an upload (about 25 a second through four workers, measured) to fill requests.
  */
 const identityBatchWindowMs = 1_000;
+/** When a reconcile that joined a bulk read runs again if the read has not woken it. */
+const deferredFallbackMs = 60_000;
 const identityBatchMaxWaitMs = 10_000;
 
 function metricLabels(result: ReconcileResult | { failure: Failure }): [string, string] {
@@ -740,7 +749,7 @@ function metricLabels(result: ReconcileResult | { failure: Failure }): [string, 
     return [failure.kind === 'terminal' ? 'stalled' : 'error', failure.reason];
   }
   const { outcome } = result;
-  return [outcome.kind, outcome.kind === 'resource-updated' ? '' : outcome.reason];
+  return [outcome.kind, 'reason' in outcome ? outcome.reason : ''];
 }
 
 /** Meaning of one reconcile for the resource's conditions and logs. */
@@ -763,7 +772,9 @@ const syncedOk = {
   message: 'the last reconcile completed',
 } as const;
 
-function viewOfOutcome(outcome: Exclude<Outcome, { kind: 'resource-updated' }>): StatusView {
+function viewOfOutcome(
+  outcome: Exclude<Outcome, { kind: 'resource-updated' | 'deferred' }>,
+): StatusView {
   const base = { reason: outcome.reason, message: outcome.message, completed: true };
   switch (outcome.kind) {
     case 'ready': {

@@ -1,5 +1,5 @@
 import type { IscApi } from '../isc/api.ts';
-import { IscApiError, IscNetworkError, isIscError } from '../isc/errors.ts';
+import { IscAmbiguousError, IscApiError, IscNetworkError, isIscError } from '../isc/errors.ts';
 import type { Account, Identity } from '../isc/types.ts';
 import type { ServiceAccountResources } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
@@ -11,7 +11,7 @@ import {
   type ServiceAccountStatus,
 } from '../kube/types.ts';
 import { claimsSameAccount } from './claim-index.ts';
-import type { IdentityRead, InvitationFailure } from './identity-batch.ts';
+import type { AccountRead, IdentityRead, InvitationFailure } from './identity-batch.ts';
 import type { TenantSetup } from './tenant.ts';
 import { ensureTokens } from './tokens.ts';
 
@@ -69,6 +69,8 @@ export interface ReconcileDeps {
 /** The part of the tenant's IdentityBatch a reconcile uses, bound to its resource. */
 export interface IdentityAccess {
   read(identityId: string): IdentityRead;
+  /** Looks an account id up in the tenant's next bulk account read. */
+  account(sourceId: string, nativeIdentity: string): AccountRead;
   /** Queues the invitation; `previous` is the invitation status to restore if ISC refuses it. */
   invite(identityId: string, previous: InvitationStatus): void;
   takeInvitationFailure(identityId: string): InvitationFailure | undefined;
@@ -97,6 +99,11 @@ export type Outcome =
   | { kind: 'waiting'; reason: string; message: string }
   /** The reconcile changed the resource itself; the watch event brings it back. */
   | { kind: 'resource-updated' }
+  /**
+   * The reconcile joined a bulk read and ends without touching status; the read queues the
+   * resource again when its result is in.
+   */
+  | { kind: 'deferred' }
   /** Cannot converge until someone changes the resource or the tenant: no fast retries. */
   | { kind: 'stalled'; reason: string; message: string };
 
@@ -229,9 +236,25 @@ export async function reconcileServiceAccount(
   }
 
   const desired = desiredAccountAttributes(resource);
-  const lookup =
-    deps.lookupAccount ?? ((id: string, native: string) => deps.api.findAccount(id, native));
-  let account = await lookup(source.id, accountId);
+  let account: Account | undefined;
+  if (deps.lookupAccount) {
+    account = await deps.lookupAccount(source.id, accountId);
+  } else if (deps.identities) {
+    // One read for up to 100 resources: a burst of new resources, and resources polling for
+    // their account or identity, would otherwise spend one call each on the tenant's limit.
+    const read = deps.identities.account(source.id, accountId);
+    if (read.state === 'pending') return result({ kind: 'deferred' });
+    if (read.state === 'failed') throw read.error;
+    if (read.accounts.length > 1) {
+      throw new IscAmbiguousError(
+        `accounts with id "${accountId}" on source ${source.id}`,
+        read.accounts.map((found) => found.id),
+      );
+    }
+    account = read.accounts[0];
+  } else {
+    account = await deps.api.findAccount(source.id, accountId);
+  }
   if (!account && deps.batch) {
     return result(await createInBatch(deps, deps.batch, resource, events));
   }
@@ -792,7 +815,7 @@ async function createAccount(
   resource: ServiceAccount,
   sourceId: string,
   attributes: Record<string, string>,
-): Promise<Exclude<Outcome, { kind: 'ready' | 'resource-updated' | 'stalled' }>> {
+): Promise<Exclude<Outcome, { kind: 'ready' | 'resource-updated' | 'deferred' | 'stalled' }>> {
   const requestedAt = resource.status?.accountCreateRequestedAt;
   const now = deps.now();
   if (requestedAt && now.getTime() - Date.parse(requestedAt) < deps.accountCreateTimeoutMs) {

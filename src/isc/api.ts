@@ -23,6 +23,8 @@ export interface LoadAccountsTask {
 
 /** ISC's maximum page size for list endpoints. */
 export const pageSize = 250;
+/** Account ids looked up in one request (`nativeIdentity in (...)`), about 4 KB of URL. */
+export const accountLookupChunk = 100;
 
 /** A JSON Patch operation (RFC 6902), the only body ISC's PATCH endpoints accept. */
 export interface JsonPatchOperation {
@@ -169,6 +171,27 @@ export class IscApi {
       filters,
       'id',
     );
+  }
+
+  /**
+   * Reads the accounts of a source with any of `nativeIdentities` (at most 100, which keeps the
+   * URL near 4 KB), grouped by lower-cased native identity, since ISC compares them without
+   * regard to case. Several accounts under one id are returned as they are, for the caller.
+   */
+  async findAccounts(
+    sourceId: string,
+    nativeIdentities: readonly string[],
+  ): Promise<Map<string, Account[]>> {
+    if (nativeIdentities.length > accountLookupChunk) {
+      throw new RangeError(`at most ${accountLookupChunk} account ids per request`);
+    }
+    const found = new Map<string, Account[]>();
+    const filters = and(eq('sourceId', sourceId), within('nativeIdentity', nativeIdentities));
+    for await (const account of this.list<Account>('accounts', '', { filters, sorters: 'id' })) {
+      const key = account.nativeIdentity.toLowerCase();
+      found.set(key, [...(found.get(key) ?? []), account]);
+    }
+    return found;
   }
 
   /** Asks ISC to create an account; it appears asynchronously, so callers poll `findAccount`. */

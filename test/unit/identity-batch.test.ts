@@ -4,10 +4,11 @@ import * as assert from 'uvu/assert';
 import { IdentityBatch } from '../../src/controller/identity-batch.ts';
 import type { IscApi } from '../../src/isc/api.ts';
 import { IscApiError } from '../../src/isc/errors.ts';
-import type { Identity } from '../../src/isc/types.ts';
+import type { Account, Identity } from '../../src/isc/types.ts';
 
 interface Stub {
   reads: string[][];
+  lookups?: Array<{ sourceId: string; ids: string[] }>;
   invitations: string[][];
   woken: string[];
   failInvitations?: Error;
@@ -24,6 +25,27 @@ function batchWith(stub: Stub, timing = { windowMs: 5, maxWaitMs: 20 }): Identit
         ids
           .filter((id) => !id.startsWith('gone'))
           .map((id) => [id, { id, name: id, identityStatus: 'UNREGISTERED' }]),
+      );
+    },
+    findAccounts: async (sourceId: string, ids: readonly string[]) => {
+      stub.lookups?.push({ sourceId, ids: [...ids] });
+      if (stub.failReads) throw stub.failReads;
+      // Accounts whose id starts with "new" do not exist yet; "twin" ids have two accounts.
+      return new Map<string, Account[]>(
+        ids
+          .filter((id) => !id.startsWith('new'))
+          .map((id) => {
+            const one = {
+              id: `acc-${id}`,
+              name: id,
+              nativeIdentity: id.toUpperCase(),
+              sourceId,
+            } as unknown as Account;
+            return [
+              id.toLowerCase(),
+              id.startsWith('twin') ? [one, { ...one, id: `acc2-${id}` }] : [one],
+            ];
+          }),
       );
     },
     inviteIdentities: async (ids: string[]) => {
@@ -126,6 +148,53 @@ test('invitations go out in one request and are not resent after a failure', asy
   assert.is(failure?.error, refusal);
   assert.equal(failure?.context, { sentAt: 'before' });
   assert.is(batch.takeInvitationFailure('id-x'), undefined, 'a failure is reported once');
+});
+
+test('account lookups share one request per source and hundred ids, regardless of case', async () => {
+  const stub: Stub = { reads: [], invitations: [], woken: [], lookups: [] };
+  const batch = batchWith(stub);
+  for (let index = 0; index < 150; index++) {
+    assert.equal(batch.account('source-a', `SA-${index}`, `ns/a-${index}`), { state: 'pending' });
+  }
+  assert.equal(batch.account('source-b', 'new-1', 'ns/b-1'), { state: 'pending' });
+  assert.equal(batch.account('source-b', 'twin-1', 'ns/b-2'), { state: 'pending' });
+  // A second resource asking for the same id joins the same read.
+  assert.equal(batch.account('source-a', 'sa-3', 'ns/other'), { state: 'pending' });
+  await settle();
+  assert.equal(stub.lookups!.map(({ sourceId, ids }) => `${sourceId}:${ids.length}`).sort(), [
+    'source-a:100',
+    'source-a:50',
+    'source-b:2',
+  ]);
+  assert.is(stub.reads.length, 0, 'no identity read');
+  assert.is(stub.woken.length, 153);
+
+  const found = batch.account('source-a', 'SA-3', 'ns/a-3');
+  assert.is(
+    found.state === 'read' && found.accounts.map((a) => a.id).join(),
+    'acc-SA-3',
+    'sent as the first resource spelled it',
+  );
+  const joined = batch.account('source-a', 'sa-3', 'ns/other');
+  assert.is(joined.state === 'read' && joined.accounts.length, 1);
+  assert.equal(batch.account('source-b', 'new-1', 'ns/b-1'), { state: 'read', accounts: [] });
+  const twins = batch.account('source-b', 'twin-1', 'ns/b-2');
+  assert.is(twins.state === 'read' && twins.accounts.length, 2);
+  // Each result serves one reconcile: the next lookup waits for a new read.
+  assert.equal(batch.account('source-a', 'SA-3', 'ns/a-3'), { state: 'pending' });
+  batch.close();
+});
+
+test("a failed account lookup is each waiting resource's result", async () => {
+  const failure = new Error('503 from ISC');
+  const stub: Stub = { reads: [], invitations: [], woken: [], lookups: [], failReads: failure };
+  const batch = batchWith(stub);
+  batch.account('source-a', 'SA-1', 'ns/a');
+  batch.account('source-a', 'SA-2', 'ns/b');
+  await settle();
+  assert.equal(stub.woken.sort(), ['ns/a', 'ns/b']);
+  assert.equal(batch.account('source-a', 'SA-1', 'ns/a'), { state: 'failed', error: failure });
+  batch.close();
 });
 
 test.run();

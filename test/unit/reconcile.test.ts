@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ReconcileDeps, reconcileServiceAccount } from '../../src/controller/reconcile.ts';
-import { IscApiError, IscNetworkError } from '../../src/isc/errors.ts';
+import { IscAmbiguousError, IscApiError, IscNetworkError } from '../../src/isc/errors.ts';
 import type { Account } from '../../src/isc/types.ts';
 import type { ServiceAccount, ServiceAccountStatus } from '../../src/kube/types.ts';
 
@@ -1078,6 +1078,7 @@ test('a refused batched invitation is taken back from status and reported', asyn
         attributes: { email: 'admin@example.com' },
       },
     }),
+    account: () => ({ state: 'read', accounts: [account(current)] }),
     invite: (identityId) => queued.push(identityId),
     takeInvitationFailure: () => ({ error: refusal, context: {} }),
   };
@@ -1106,6 +1107,7 @@ test('an unverified identity waits for the batched read', async () => {
   const context = deps(recorder, { account: account(current) });
   context.identities = {
     read: () => ({ state: 'pending' }),
+    account: () => ({ state: 'read', accounts: [account(current)] }),
     invite: () => assert.unreachable('no invitation before the identity is read'),
     takeInvitationFailure: () => undefined,
   };
@@ -1116,6 +1118,67 @@ test('an unverified identity waits for the batched read', async () => {
   );
   assert.is(outcome.kind === 'waiting' && outcome.reason, 'WaitingForIdentity');
   assert.is(identityReads, before, 'no single identity read');
+});
+
+test('a lookup that joined a bulk read ends without a status write or a single lookup', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder);
+  const asked: string[] = [];
+  context.identities = {
+    read: () => {
+      throw new Error('no identity read before the account is known');
+    },
+    account: (sourceId, nativeIdentity) => {
+      asked.push(`${sourceId}/${nativeIdentity}`);
+      return { state: 'pending' };
+    },
+    invite: () => assert.unreachable('no invitation'),
+    takeInvitationFailure: () => undefined,
+  };
+  const { outcome } = await reconcileServiceAccount(context, resource());
+  assert.is(outcome.kind, 'deferred');
+  assert.equal(asked, ['source-1/SA-001']);
+  assert.equal(recorder.calls, [], 'no call to ISC and no write');
+  assert.equal(recorder.statusPatches, []);
+});
+
+test('a bulk read that found no account leads to the create, without another lookup', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder);
+  context.identities = {
+    read: () => {
+      throw new Error('no identity read');
+    },
+    account: () => ({ state: 'read', accounts: [] }),
+    invite: () => assert.unreachable('no invitation'),
+    takeInvitationFailure: () => undefined,
+  };
+  const { outcome } = await reconcileServiceAccount(context, resource());
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'CreatingAccount');
+  assert.equal(recorder.calls, ['createAccount']);
+});
+
+test('a bulk read with two accounts under one id is reported, not guessed', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder);
+  context.identities = {
+    read: () => {
+      throw new Error('no identity read');
+    },
+    account: () => ({
+      state: 'read',
+      accounts: [account(current), { ...account(current), id: 'account-2' }],
+    }),
+    invite: () => assert.unreachable('no invitation'),
+    takeInvitationFailure: () => undefined,
+  };
+  try {
+    await reconcileServiceAccount(context, resource());
+    assert.unreachable('two accounts are ambiguous');
+  } catch (error) {
+    assert.instance(error, IscAmbiguousError);
+  }
+  assert.equal(recorder.calls, []);
 });
 
 test.run();
