@@ -433,6 +433,8 @@ test('foreign account is left alone without adopt', async () => {
     purpose: 'Created by a person',
   });
   await waitFor('the hand-made account', () => isc.findAccount(source.id, 'SA-200'));
+  // Earlier resources may still have an invitation queued for the next bulk request.
+  await operatorQuiet();
   emulator.clearCalls();
 
   await createResource('hand-made', { accountId: 'SA-200', email: 'ops@example.com' });
@@ -469,6 +471,24 @@ function condition(resource: ServiceAccount, type: string) {
   return resource.status?.conditions?.find((entry) => entry.type === type);
 }
 
+/**
+ * Waits until the operator has sent no write to ISC for 3 s, watched from now on: a write
+ * queued for the next bulk request (an invitation goes out about 1 s after it was queued)
+ * must not land in the calls the caller is about to check.
+ */
+async function operatorQuiet(): Promise<void> {
+  const since = Date.now();
+  await waitFor(
+    'the operator to stop writing to ISC',
+    async () => {
+      const quietSince = Math.max(since, operatorWrites().at(-1)?.startedAt ?? 0);
+      return Date.now() - quietSince > 3_000 ? true : undefined;
+    },
+    30_000,
+    500,
+  );
+}
+
 function operatorWrites() {
   return emulator.calls.filter(
     (call) => call.clientId === operatorClient.clientId && call.method !== 'GET',
@@ -484,6 +504,7 @@ test('observe-only reports drift and writes nothing', async () => {
     purpose: 'Made elsewhere',
   });
   await waitFor('the observed account', () => isc.findAccount(source.id, 'SA-300'));
+  await operatorQuiet();
   emulator.clearCalls();
 
   await createResource('observed', {
