@@ -871,7 +871,10 @@ function attributesMatch(
   return [...names].every((name) => (current[name] ?? '') === (desired[name] ?? ''));
 }
 
-/** Returns the oldest other resource that claims the same account id or name, if any. */
+/**
+ * Returns the oldest other resource that claims the same account id or name, if any. ObserveOnly
+ * resources count too, because two resources would then describe one account.
+ */
 function findRival(
   resource: ServiceAccount,
   peers: readonly ServiceAccount[],

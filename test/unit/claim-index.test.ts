@@ -7,7 +7,7 @@ import { objectKey, type ServiceAccount } from '../../src/kube/types.ts';
 function account(
   namespace: string,
   name: string,
-  spec: { accountId?: string; name?: string } = {},
+  spec: { accountId?: string; name?: string; managementPolicy?: 'Full' | 'ObserveOnly' } = {},
 ): ServiceAccount {
   return {
     apiVersion: 'isc.sailpoint/v1alpha1',
@@ -82,6 +82,14 @@ test('the cached object decides: an entry older than the cache matches nothing',
   // The cache already holds a newer version whose claim differs, and its event is still due.
   cache.set(objectKey(second), { ...second, spec: { ...second.spec, accountId: 'SA-7' } });
   assert.equal(index.sharing(first), []);
+});
+
+test('ObserveOnly resources count as claims', () => {
+  const observer = account('a', 'watcher', { accountId: 'SA-1', managementPolicy: 'ObserveOnly' });
+  const managed = account('b', 'manager', { accountId: 'SA-1' });
+  const { sharing } = indexed(observer, managed);
+  assert.equal(sharing(managed), ['a/watcher']);
+  assert.equal(sharing(observer), ['b/manager']);
 });
 
 test.run();

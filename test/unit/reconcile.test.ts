@@ -882,6 +882,66 @@ test('rival ids differing in case collide', async () => {
   assert.equal(recorder.calls, []);
 });
 
+test('older observer stalls a managed duplicate', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const observer = resource({
+    metadata: {
+      ...resource().metadata,
+      namespace: 'audit',
+      name: 'watcher',
+      uid: 'observer',
+      creationTimestamp: new Date('2025-01-01'),
+    },
+    spec: { accountId: 'SA-001', email: 'x@example.com', managementPolicy: 'ObserveOnly' },
+  });
+  const { outcome } = await reconcileServiceAccount(
+    deps(recorder, { peers: [observer] }),
+    resource(),
+  );
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'DuplicateAccountId');
+  assert.match(
+    outcome.kind === 'stalled' ? outcome.message : '',
+    'ServiceAccount audit/watcher already claims account id "SA-001"',
+  );
+  assert.equal(recorder.calls, []);
+});
+
+test('newer observer leaves the managed claim', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const observer = resource({
+    metadata: {
+      ...resource().metadata,
+      name: 'watcher',
+      uid: 'observer',
+      creationTimestamp: new Date('2026-06-01'),
+    },
+    spec: { accountId: 'SA-001', email: 'x@example.com', managementPolicy: 'ObserveOnly' },
+  });
+  const context = deps(recorder, { account: account(current), peers: [observer] });
+  const { outcome } = await reconcileServiceAccount(context, resource());
+  assert.is.not(outcome.kind === 'stalled' && outcome.reason, 'DuplicateAccountId');
+});
+
+test('observer beside an older claim keeps observing', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const older = resource({
+    metadata: {
+      ...resource().metadata,
+      name: 'manager',
+      uid: 'older',
+      creationTimestamp: new Date('2025-01-01'),
+    },
+  });
+  const observer = resource({
+    metadata: { ...resource().metadata, finalizers: [] },
+    spec: { ...resource().spec, managementPolicy: 'ObserveOnly' },
+  });
+  const context = deps(recorder, { account: account(current), peers: [older] });
+  const { outcome } = await reconcileServiceAccount(context, observer);
+  assert.is(outcome.kind === 'ready' && outcome.reason, 'Observed');
+  assert.equal(recorder.calls, ['findAccount']);
+});
+
 test('deletion waits for an in-flight create', async () => {
   const recorder: Recorder = { calls: [], statusPatches: [] };
   const deleting = resource({
