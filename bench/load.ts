@@ -128,7 +128,7 @@ try {
 process.exit(failed ? 1 : 0);
 
 /**
- * The operator kept up when every update converged, 99% of them within a minute of the
+ * Returns whether the operator kept up: every update converged, 99% of them within a minute of the
  * patch, and the last ones within a minute of the update phase's end: the backlog did not
  * grow with the stream. The soak injects faults and is judged by convergence only.
  */

@@ -145,7 +145,7 @@ try {
 }
 
 /**
- * Signals the operator to write a heap snapshot (V8 collects garbage first, so it holds live
+ * Signals the operator to write a heap snapshot (V8 collects garbage first, so it contains live
  * objects only), waits until the file is complete, and returns its largest groups.
  */
 async function takeHeapSnapshot(pid: number) {

@@ -3,7 +3,7 @@ import type { ServiceAccount } from '../kube/types.ts';
 /**
  * Which resources claim the same ISC account as another, by account id or account name (ISC
  * compares both without regard to case), found without scanning every resource. Every
- * reconcile asks it, so a scan of the informer made the work grow with N squared: at 10,000
+ * reconcile calls it, so a scan of the informer made the work grow with N squared: at 10,000
  * resources the scans took a third of the operator's CPU.
  *
  * The index follows the informer's add, update and delete events. Callers get the cached
@@ -49,7 +49,7 @@ export class ClaimIndex {
   }
 
   /**
-   * The other cached resources that share the account id or the account name of `resource`.
+   * Returns the other cached resources that share the account id or the account name of `resource`.
    * Callers decide which of them wins; the resource itself is left out by uid.
    */
   sharing(resource: ServiceAccount): ServiceAccount[] {

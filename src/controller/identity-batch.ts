@@ -211,8 +211,8 @@ export class IdentityBatch {
   }
 
   /**
-   * Sends one bulk read for `chunk`, then keeps its result for each key that asked and wakes
-   * them; a failed read becomes each key's result too, for its reconcile to report.
+   * Sends one bulk read for `chunk`, keeps its result for each key that requested it, and wakes
+   * those keys. A failed read becomes each key's result too, so that its reconcile reports it.
    */
   private async settle(
     chunk: Array<[string, Waiting]>,

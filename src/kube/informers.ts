@@ -61,8 +61,9 @@ export function makeNamespacedInformer<T extends { metadata?: { namespace?: stri
 }
 
 /**
- * An informer whose cache holds objects without `metadata.managedFields`. The operator never
- * reads them, and they are about half of a ServiceAccount's JSON once its status is written.
+ * Makes an informer whose cache contains objects without `metadata.managedFields`. The
+ * operator never reads them, and they are about half of a ServiceAccount's JSON once its status
+ * is written.
  */
 function makeTrimmedInformer<T extends { metadata?: { namespace?: string } }>(
   kubeConfig: KubeConfig,

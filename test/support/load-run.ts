@@ -63,7 +63,7 @@ export interface LoadReport {
   /** Milliseconds from the end of the update phase until every resource converged. */
   finalConvergedMs: number | undefined;
   /**
-   * Per update, the time from the API server's answer to the patch until a watch saw the
+   * Per update, the time from the API server's response to the patch until a watch saw the
    * resource Ready at that generation or a later one, in milliseconds. Updates whose resource
    * never got there are counted in `updatesNeverConverged`.
    */
@@ -163,7 +163,7 @@ async function notConverged(env: ReliabilityEnv, namespace: string): Promise<str
 }
 
 /**
- * Times each update from the patch's answer until the resource is seen Ready at that
+ * Times each update from the patch's response until the resource is seen Ready at that
  * generation or a later one. A later generation converging settles the earlier updates too.
  */
 class UpdateLag {
@@ -172,7 +172,7 @@ class UpdateLag {
   readonly lagsMs: number[] = [];
 
   sent(name: string, generation: number, sentAt: number): void {
-    // The watch may have seen this generation converge before the patch's answer arrived.
+    // The watch may have seen this generation converge before the patch's response arrived.
     if ((this.convergedGeneration.get(name) ?? 0) >= generation) {
       this.lagsMs.push(0);
       return;
