@@ -3,9 +3,9 @@
 
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { type LocalCluster, startLocalCluster } from '../src/envtest/index.ts';
-import { loadKubeConfig } from '../src/kube/client.ts';
+import { createTenant, loadKubeConfig } from '../src/kube/client.ts';
 import { installCrds } from '../src/kube/crds.ts';
-import { group, serviceAccountPlural, tenantPlural, version } from '../src/kube/types.ts';
+import { group, serviceAccountPlural, version } from '../src/kube/types.ts';
 
 /** The Tenant resource of every csv-mode run (each run has an API server of its own). */
 export const csvTenantName = 'bench-csv';
@@ -42,20 +42,10 @@ export async function createCsvTenant(
     namespace,
     body: { metadata: { name: 'isc-credentials' }, stringData: credentials },
   });
-  await kube.customObjects.createClusterCustomObject({
-    group,
-    version,
-    plural: tenantPlural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name: csvTenantName },
-      spec: {
-        baseUrl,
-        credentialsSecretRef: { namespace, name: 'isc-credentials' },
-        syncMode: 'csv',
-      },
-    },
+  await createTenant(kube.customObjects, csvTenantName, {
+    baseUrl,
+    credentialsSecretRef: { namespace, name: 'isc-credentials' },
+    syncMode: 'csv',
   });
 }
 

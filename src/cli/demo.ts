@@ -12,15 +12,9 @@ import { parseAllDocuments } from 'yaml';
 import { readConfig } from '../config.ts';
 import { startEmulator } from '../emulator/server.ts';
 import { ensureKubeBinaries, startLocalCluster } from '../envtest/index.ts';
-import { loadKubeConfig } from '../kube/client.ts';
+import { createTenant, loadKubeConfig } from '../kube/client.ts';
 import { installCrds } from '../kube/crds.ts';
-import {
-  group,
-  type ServiceAccount,
-  serviceAccountPlural,
-  tenantPlural,
-  version,
-} from '../kube/types.ts';
+import { group, type ServiceAccount, serviceAccountPlural, version } from '../kube/types.ts';
 import { createLogger } from '../log.ts';
 import { startOperator } from '../operator.ts';
 import { projectPath } from '../paths.ts';
@@ -85,7 +79,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
     await installCrds(kubeConfig);
     await createCredentialsSecret(kubeConfig, clientSecret);
-    await createTenant(kubeConfig, emulator.url);
+    await createDemoTenant(kubeConfig, emulator.url);
     progress(
       `installed the CRDs, the Secret ${demoCredentialsSecret.namespace}/` +
         `${demoCredentialsSecret.name} and the Tenant "default" pointing at the emulator`,
@@ -150,17 +144,10 @@ async function createCredentialsSecret(
   });
 }
 
-async function createTenant(kubeConfig: KubeConfig, baseUrl: string): Promise<void> {
-  await kubeConfig.makeApiClient(CustomObjectsApi).createClusterCustomObject({
-    group,
-    version,
-    plural: tenantPlural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name: 'default' },
-      spec: { baseUrl, credentialsSecretRef: demoCredentialsSecret },
-    },
+async function createDemoTenant(kubeConfig: KubeConfig, baseUrl: string): Promise<void> {
+  await createTenant(kubeConfig.makeApiClient(CustomObjectsApi), 'default', {
+    baseUrl,
+    credentialsSecretRef: demoCredentialsSecret,
   });
 }
 

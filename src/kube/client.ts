@@ -18,6 +18,7 @@ import {
   type ServiceAccountStatus,
   serviceAccountPlural,
   type Tenant,
+  type TenantSpec,
   type TenantStatus,
   tenantPlural,
   version,
@@ -317,6 +318,26 @@ export class TenantResources {
       mergePatch,
     );
   }
+}
+
+/** Creates a cluster-scoped Tenant resource with `spec` (the demo, benchmarks and tests use it). */
+export async function createTenant(
+  customObjects: CustomObjectsApi,
+  name: string,
+  spec: TenantSpec,
+  annotations?: Record<string, string>,
+): Promise<void> {
+  await customObjects.createClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name, ...(annotations ? { annotations } : {}) },
+      spec,
+    },
+  });
 }
 
 /** True for a Kubernetes 409, which a controller retries quietly. */

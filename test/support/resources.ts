@@ -9,7 +9,6 @@ import {
   type ServiceAccount,
   serviceAccountPlural,
   type Tenant,
-  type TenantSpec,
   tenantPlural,
   version,
 } from '../../src/kube/types.ts';
@@ -183,24 +182,7 @@ export async function waitReason(
   );
 }
 
-export async function createTenant(
-  api: CustomObjectsApi,
-  name: string,
-  spec: TenantSpec,
-  annotations?: Record<string, string>,
-): Promise<void> {
-  await api.createClusterCustomObject({
-    group,
-    version,
-    plural: tenantPlural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Tenant',
-      metadata: { name, ...(annotations ? { annotations } : {}) },
-      spec,
-    },
-  });
-}
+export { createTenant } from '../../src/kube/client.ts';
 
 export async function getTenant(api: CustomObjectsApi, name: string): Promise<Tenant> {
   return api.getClusterCustomObject({ group, version, plural: tenantPlural, name });
