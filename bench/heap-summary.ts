@@ -3,9 +3,9 @@
 // Groups the objects of a V8 heap snapshot (as written by --heapsnapshot-signal or
 // v8.writeHeapSnapshot) by kind and constructor. It prints the groups with the largest total
 // own size, so that a large heap can be attributed without a browser's developer tools. Own
-// size counts an object's own cells, not what it keeps alive; strings and arrays are counted
+// size counts an object's own cells, not what it keeps alive. Strings and arrays are counted
 // where they are allocated, so a cache of plain objects shows up as `object Object` plus the
-// strings and property arrays its entries hold.
+// strings and property arrays of its entries.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

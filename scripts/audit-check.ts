@@ -1,5 +1,5 @@
 // Checks an installed npm dependency tree against advisories: the registry's `npm audit` report
-// when the registry answers, otherwise a committed list of advisory version ranges. Pure
+// when the registry responds, otherwise a committed list of advisory version ranges. Pure
 // functions only; scripts/audit.ts runs npm and prints the result.
 
 /** One advisory from the committed list (security/advisories.json). */
@@ -56,7 +56,9 @@ function comparePrereleaseIdentifiers(left: string, right: string): number {
   // SemVer 2.0.0 ranks numeric identifiers below alphanumeric ones.
   if (leftIsNumber) return -1;
   if (rightIsNumber) return 1;
-  return left < right ? -1 : left > right ? 1 : 0;
+  if (left < right) return -1;
+  if (left > right) return 1;
+  return 0;
 }
 
 /** Compares two versions by SemVer 2.0.0 precedence; the result's sign is the order. */

@@ -1,9 +1,9 @@
 import type { ServiceAccount } from '../kube/types.ts';
 
 /**
- * Which resources claim the same ISC account as another, by account id or account name (ISC
- * compares both without regard to case), found without scanning every resource. Every
- * reconcile calls it, so a scan of the informer made the work grow with N squared: at 10,000
+ * Index of the resources that claim one ISC account, by account id or account name (ISC
+ * compares both without regard to case), so that no lookup scans every resource. Every
+ * reconcile uses it. A scan of the informer made the work grow with N squared, and at 10,000
  * resources the scans took a third of the operator's CPU.
  *
  * The index follows the informer's add, update and delete events. Callers get the cached

@@ -472,9 +472,9 @@ function condition(resource: ServiceAccount, type: string) {
 }
 
 /**
- * Waits until the operator has sent no write to ISC for 3 s, watched from now on: a write
- * queued for the next bulk request (an invitation goes out about 1 s after it was queued)
- * must not land in the calls the caller is about to check.
+ * Waits until the operator has sent no write to ISC for 3 s, counted from now. A write queued
+ * for the next bulk request (an invitation goes out about 1 s later) must not land in the
+ * calls that the caller checks next.
  */
 async function operatorQuiet(): Promise<void> {
   const since = Date.now();

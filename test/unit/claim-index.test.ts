@@ -17,7 +17,7 @@ function account(
   };
 }
 
-/** An index over a map that stands in for the informer's cache. */
+/** Builds an index over a map that replaces the informer's cache. */
 function indexed(...resources: ServiceAccount[]) {
   const cache = new Map<string, ServiceAccount>();
   const index = new ClaimIndex((key) => cache.get(key));
@@ -79,7 +79,7 @@ test('the cached object decides: an entry older than the cache matches nothing',
   const first = account('a', 'one', { accountId: 'SA-1' });
   const second = account('b', 'two', { accountId: 'SA-1' });
   index.set(second);
-  // The cache already holds a newer version whose claim differs, and its event is still due.
+  // The cache already contains a newer version whose claim differs, and its event is still due.
   cache.set(objectKey(second), { ...second, spec: { ...second.spec, accountId: 'SA-7' } });
   assert.equal(index.sharing(first), []);
 });

@@ -35,7 +35,7 @@ function batchWith(stub: Stub, timing = { windowMs: 5, maxWaitMs: 20 }): Identit
         ids
           .filter((id) => !id.startsWith('new'))
           .map((id) => {
-            const one = {
+            const account = {
               id: `acc-${id}`,
               name: id,
               nativeIdentity: id.toUpperCase(),
@@ -43,7 +43,7 @@ function batchWith(stub: Stub, timing = { windowMs: 5, maxWaitMs: 20 }): Identit
             } as unknown as Account;
             return [
               id.toLowerCase(),
-              id.startsWith('twin') ? [one, { ...one, id: `acc2-${id}` }] : [one],
+              id.startsWith('twin') ? [account, { ...account, id: `acc2-${id}` }] : [account],
             ];
           }),
       );

@@ -52,7 +52,7 @@ test('queue doubles rate-limited delays until forget', () => {
 });
 
 test('queue caps retries across keys', () => {
-  // A clock that stands still, so that no token comes back between the calls.
+  // The clock does not advance, so no token comes back between the calls.
   const queue = new WorkQueue({
     baseDelayMs: 1,
     retriesPerSecond: 10,

@@ -1180,16 +1180,16 @@ test('an unverified identity waits for the batched read', async () => {
   assert.is(identityReads, before, 'no single identity read');
 });
 
-test('a lookup that joined a bulk read ends without a status write or a single lookup', async () => {
+test('pending bulk lookup defers the reconcile', async () => {
   const recorder: Recorder = { calls: [], statusPatches: [] };
   const context = deps(recorder);
-  const asked: string[] = [];
+  const requested: string[] = [];
   context.identities = {
     read: () => {
       throw new Error('no identity read before the account is known');
     },
     account: (sourceId, nativeIdentity) => {
-      asked.push(`${sourceId}/${nativeIdentity}`);
+      requested.push(`${sourceId}/${nativeIdentity}`);
       return { state: 'pending' };
     },
     invite: () => assert.unreachable('no invitation'),
@@ -1197,12 +1197,12 @@ test('a lookup that joined a bulk read ends without a status write or a single l
   };
   const { outcome } = await reconcileServiceAccount(context, resource());
   assert.is(outcome.kind, 'deferred');
-  assert.equal(asked, ['source-1/SA-001']);
+  assert.equal(requested, ['source-1/SA-001']);
   assert.equal(recorder.calls, [], 'no call to ISC and no write');
   assert.equal(recorder.statusPatches, []);
 });
 
-test('a bulk read that found no account leads to the create, without another lookup', async () => {
+test('bulk lookup miss sends the create', async () => {
   const recorder: Recorder = { calls: [], statusPatches: [] };
   const context = deps(recorder);
   context.identities = {
@@ -1218,7 +1218,7 @@ test('a bulk read that found no account leads to the create, without another loo
   assert.equal(recorder.calls, ['createAccount']);
 });
 
-test('a bulk read with two accounts under one id is reported, not guessed', async () => {
+test('bulk lookup with two accounts is ambiguous', async () => {
   const recorder: Recorder = { calls: [], statusPatches: [] };
   const context = deps(recorder);
   context.identities = {
