@@ -29,7 +29,12 @@ COPY examples ./examples
 # V8 sizes its young generation from the machine's memory, up to 3 x 64 MiB semispace on a large
 # node; the operator's garbage is short-lived and small, so 2 MiB keeps its peak RSS at about half
 # (bench/memory.ts, BENCHMARKS.md) at no measured cost in time to converge.
-ENV NODE_OPTIONS="--max-semi-space-size=2"
+# The old generation gets half of the container's memory limit, which Node 24 reads from the
+# cgroup; the rest of the limit holds the process's memory outside the V8 heap. The Helm chart
+# sets the same NODE_OPTIONS, with the percentage from heap.percentOfMemoryLimit.
+# NOTE: without a memory limit the percentage applies to the host's memory. Run the image with
+# a limit, or set NODE_OPTIONS without --max-old-space-size-percentage.
+ENV NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size-percentage=50"
 USER 65532:65532
 ENTRYPOINT ["/nodejs/bin/node", "dist/src/cli/main.js"]
 CMD ["run"]

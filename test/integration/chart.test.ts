@@ -309,6 +309,17 @@ const invalidValues: Array<{ name: string; set: string[]; message: RegExp }> = [
     set: ['operator.metricsPort=70000'],
     message: /metricsPort/,
   },
+  { name: 'zero heap percent', set: ['heap.percentOfMemoryLimit=0'], message: /percentOfMemory/ },
+  {
+    name: 'heap percent above 100',
+    set: ['heap.percentOfMemoryLimit=101'],
+    message: /percentOfMemoryLimit/,
+  },
+  {
+    name: 'heap percent as text',
+    set: ['heap.percentOfMemoryLimit=half'],
+    message: /percentOfMemoryLimit/,
+  },
   {
     name: 'both pdb fields',
     set: ['podDisruptionBudget.minAvailable=1'],

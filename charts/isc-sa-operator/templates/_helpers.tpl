@@ -61,3 +61,26 @@ app.kubernetes.io/part-of: isc-sa-operator
 {{- define "isc-sa-operator.credentialsSecretNamespace" -}}
 {{- default .Release.Namespace .Values.tenant.credentials.existingSecret.namespace }}
 {{- end }}
+
+{{/*
+NODE_OPTIONS of the operator container. The young generation stays small because the operator's
+garbage is short-lived. With a memory limit, the old generation is capped at
+heap.percentOfMemoryLimit percent of it: Node reads the container's cgroup limit for that flag.
+Without a limit the percentage would apply to the node's memory, so V8's own sizing stays.
+*/}}
+{{- define "isc-sa-operator.nodeOptions" -}}
+{{- $options := list "--max-semi-space-size=2" }}
+{{- $limits := (.Values.resources | default dict).limits | default dict }}
+{{- $percent := (.Values.heap | default dict).percentOfMemoryLimit }}
+{{- if and $limits.memory (not (kindIs "invalid" $percent)) }}
+{{- $options = append $options (printf "--max-old-space-size-percentage=%v" $percent) }}
+{{- end }}
+{{- join " " $options }}
+{{- end }}
+
+{{/* True (non-empty) when operator.extraEnv sets NODE_OPTIONS itself. */}}
+{{- define "isc-sa-operator.extraEnvSetsNodeOptions" -}}
+{{- range .Values.operator.extraEnv }}
+{{- if eq .name "NODE_OPTIONS" }}true{{ end }}
+{{- end }}
+{{- end }}
