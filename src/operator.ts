@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
+import { sourceScope } from './controller/claim-index.ts';
 import { ServiceAccountController } from './controller/controller.ts';
 import { TenantController } from './controller/tenant-controller.ts';
 import {
@@ -160,5 +161,6 @@ async function registerEnvironmentTenant(
     reason: 'Configured',
     message: 'configured by ISC_* environment variables',
     markedDefault: false,
+    sourceScope: sourceScope(isc.baseUrl, config.sourceName),
   });
 }

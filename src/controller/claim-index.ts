@@ -1,6 +1,34 @@
 import type { ServiceAccount } from '../kube/types.ts';
 
 /**
+ * Scope of a claim. An account id or name must be unique on one source of one ISC tenant, and
+ * may repeat on another source or in another ISC tenant. `undefined` is an unknown scope (no
+ * tenant resolves), which counts as equal to every other scope.
+ */
+export type ClaimScope = string | undefined;
+
+/**
+ * Returns the scope of the accounts on the source `sourceName` of the ISC tenant at `baseUrl`.
+ * Two Tenant resources that point at the same source share it. The host and the source name
+ * are compared without regard to case, because ISC's filters compare most strings that way.
+ */
+export function sourceScope(baseUrl: string, sourceName: string): string {
+  let root = baseUrl.trim();
+  try {
+    const url = new URL(root);
+    root = `${url.origin}${url.pathname}`;
+  } catch {
+    // An invalid URL never connects; it still gets a scope of its own.
+  }
+  return `source:${root.replace(/\/+$/, '')}|${sourceName.toLowerCase()}`;
+}
+
+/** Returns the scope of a Tenant whose address and source are not known (yet). */
+export function tenantScope(tenantName: string): string {
+  return `tenant:${tenantName}`;
+}
+
+/**
  * Index of the resources that claim one ISC account, by account id or account name (ISC
  * compares both without regard to case), so that no lookup scans every resource. Every
  * reconcile uses it. A scan of the informer made the work grow with N squared, and at 10,000
@@ -9,15 +37,28 @@ import type { ServiceAccount } from '../kube/types.ts';
  * The index follows the informer's add, update and delete events. Callers get the cached
  * objects back and still compare their fields, so an entry that lags behind the cache can
  * only cost a comparison, never hide a claim the events reported.
+ *
+ * Claims compete only within one scope (see `ClaimScope`). The index groups claims by id and
+ * name alone and compares scopes when it is asked, because the scope of a resource without
+ * spec.tenantRef follows the default Tenant and the Tenant's source, which change with no
+ * event on the resource. So a changed scope never leaves a claim in a stale group.
  */
 export class ClaimIndex {
   private readonly holders = new Map<string, Set<string>>();
   private readonly claimsOf = new Map<string, readonly string[]>();
   private readonly lookup: (key: string) => ServiceAccount | undefined;
+  private readonly scopeOf: (resource: ServiceAccount) => ClaimScope;
 
-  /** `lookup` returns the informer's current object for a `namespace/name` key. */
-  constructor(lookup: (key: string) => ServiceAccount | undefined) {
+  /**
+   * `lookup` returns the informer's current object for a `namespace/name` key, and `scopeOf`
+   * the scope that the resource's tenant currently resolves to.
+   */
+  constructor(
+    lookup: (key: string) => ServiceAccount | undefined,
+    scopeOf: (resource: ServiceAccount) => ClaimScope,
+  ) {
     this.lookup = lookup;
+    this.scopeOf = scopeOf;
   }
 
   /** Records the resource's claims, replacing those of its earlier version. */
@@ -49,18 +90,21 @@ export class ClaimIndex {
   }
 
   /**
-   * Returns the other cached resources that share the account id or the account name of `resource`.
-   * Callers decide which of them wins; the resource itself is left out by uid.
+   * Returns the other cached resources that share the account id or the account name of
+   * `resource` in its scope. Callers decide which of them wins; the resource itself is left
+   * out by uid.
    */
   sharing(resource: ServiceAccount): ServiceAccount[] {
     const keys = new Set<string>();
     for (const claim of claimsOf(resource)) {
       for (const key of this.holders.get(claim) ?? []) keys.add(key);
     }
+    const scope = this.scopeOf(resource);
     const found: ServiceAccount[] = [];
     for (const key of keys) {
       const peer = this.lookup(key);
-      if (peer && claimsSameAccount(resource, peer)) found.push(peer);
+      if (!peer || !claimsSameAccount(resource, peer)) continue;
+      if (sameScope(scope, this.scopeOf(peer))) found.push(peer);
     }
     return found;
   }
@@ -70,7 +114,10 @@ export class ClaimIndex {
   }
 }
 
-/** True when the two resources are different objects that claim one ISC account. */
+/**
+ * True when the two resources are different objects that claim the same account id or name.
+ * Their scopes are not compared here: `ClaimIndex.sharing` does that.
+ */
 export function claimsSameAccount(resource: ServiceAccount, peer: ServiceAccount): boolean {
   if (resource.metadata.uid === peer.metadata.uid) return false;
   const accountId = resource.spec.accountId?.toLowerCase();
@@ -78,6 +125,14 @@ export function claimsSameAccount(resource: ServiceAccount, peer: ServiceAccount
     (accountId !== undefined && peer.spec.accountId?.toLowerCase() === accountId) ||
     accountName(peer).toLowerCase() === accountName(resource).toLowerCase()
   );
+}
+
+/**
+ * Compares two claim scopes. An unknown scope matches every scope, so a claim whose tenant
+ * cannot be resolved (several Tenants marked as default) still blocks a younger one.
+ */
+function sameScope(scope: ClaimScope, other: ClaimScope): boolean {
+  return scope === undefined || other === undefined || scope === other;
 }
 
 function claimsOf(resource: ServiceAccount): string[] {

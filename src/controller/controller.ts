@@ -147,10 +147,13 @@ export class ServiceAccountController {
       (namespace) => this.resources.list(namespace),
       options.namespaces,
     );
-    this.claims = new ClaimIndex((key) => {
-      const { namespace, name } = splitKey(key);
-      return this.informer.get(name, namespace);
-    });
+    this.claims = new ClaimIndex(
+      (key) => {
+        const { namespace, name } = splitKey(key);
+        return this.informer.get(name, namespace);
+      },
+      (resource) => this.registry.claimScope(tenantReferenceOf(resource)),
+    );
   }
 
   /** Starts the informer and waits for its first complete list before any worker runs. */
@@ -330,9 +333,7 @@ export class ServiceAccountController {
 
     const started = performance.now();
     const fromResync = this.resyncKeys.delete(key);
-    // An account stays in the tenant it was created in, even if the default tenant changes.
-    const tenantName = resource.spec.tenantRef?.name ?? resource.status?.tenant;
-    const tenant = this.registry.resolve(tenantName);
+    const tenant = this.registry.resolve(tenantReferenceOf(resource));
     let result: ReconcileResult | { failure: Failure };
     if (!tenant.ok) {
       result = {
@@ -472,9 +473,7 @@ export class ServiceAccountController {
           this.informer
             .list()
             .filter(
-              (resource) =>
-                this.registry.resolve(resource.spec.tenantRef?.name ?? resource.status?.tenant)
-                  .name === tenantName,
+              (resource) => this.registry.resolve(tenantReferenceOf(resource)).name === tenantName,
             ),
         synced: () => this.synced,
         wake: (keys) => {
@@ -718,6 +717,14 @@ function snapshotLookup(accounts: AccountIndex) {
     }
     return matches[0];
   };
+}
+
+/**
+ * Returns the Tenant name the resource refers to, or undefined for the default Tenant. An
+ * account stays in the tenant recorded in status.tenant, even if the default tenant changes.
+ */
+function tenantReferenceOf(resource: ServiceAccount): string | undefined {
+  return resource.spec.tenantRef?.name ?? resource.status?.tenant;
 }
 
 function relevantFields(resource: ServiceAccount): string {

@@ -17,6 +17,7 @@ import {
   tenantPlural,
   version,
 } from '../kube/types.ts';
+import { sourceScope } from './claim-index.ts';
 import { findCondition, setCondition } from './conditions.ts';
 import { classifyFailure } from './errors.ts';
 import { WorkQueue } from './queue.ts';
@@ -174,6 +175,12 @@ export class TenantController {
     const tenant = structuredClone(cached);
     const logger = this.logger.child({ tenant: name, generation: tenant.metadata.generation });
     const markedDefault = tenant.metadata.annotations?.[defaultTenantAnnotation] === 'true';
+    // What ServiceAccounts resolve through the entry. Both come from the spec alone, so a
+    // Tenant that cannot connect yet still scopes the claims of its ServiceAccounts.
+    const resolving = {
+      markedDefault,
+      sourceScope: sourceScope(tenant.spec.baseUrl, tenant.spec.source?.name ?? 'Service Accounts'),
+    };
     const registry = this.options.registry;
 
     let settings: TenantSettings;
@@ -186,7 +193,7 @@ export class TenantController {
         ready: false,
         reason: error.reason,
         message: error.message,
-        markedDefault,
+        ...resolving,
       });
       await this.writeStatus(tenant, {
         ready: false,
@@ -224,7 +231,7 @@ export class TenantController {
           ready: false,
           reason: 'PreflightFailed',
           message,
-          markedDefault,
+          ...resolving,
         });
         await this.writeStatus(tenant, {
           ready: false,
@@ -241,7 +248,7 @@ export class TenantController {
       const message =
         `connected as identity ${preflight.credentialIdentityId}; source ` +
         `"${objects.source.name}" and identity profile "${objects.identityProfile.name}" are in place`;
-      registry.set(name, { connection, ready: true, reason: 'Connected', message, markedDefault });
+      registry.set(name, { connection, ready: true, reason: 'Connected', message, ...resolving });
       await this.writeStatus(tenant, {
         ready: true,
         reason: 'Connected',
@@ -263,7 +270,7 @@ export class TenantController {
         ready: false,
         reason: failure.reason,
         message: failure.message,
-        markedDefault,
+        ...resolving,
       });
       await this.writeStatus(tenant, {
         ready: false,

@@ -5,6 +5,7 @@ import type { IscApiVersion, IscCallObserver } from '../isc/client.ts';
 import { IscClient } from '../isc/client.ts';
 import { defaultAllowedUserLevels } from '../isc/user-levels.ts';
 import { AccountIndex } from './account-index.ts';
+import { type ClaimScope, tenantScope } from './claim-index.ts';
 import { TenantSetup } from './tenant.ts';
 
 /** Everything needed to reach one tenant: where, as whom, and which source and profile. */
@@ -58,6 +59,8 @@ export interface TenantEntry {
   message: string;
   /** Marked isc.sailpoint/default-tenant="true". */
   markedDefault: boolean;
+  /** Scope of the claims of its ServiceAccounts: its ISC tenant and source (see sourceScope). */
+  sourceScope?: string | undefined;
 }
 
 export type TenantResolution =
@@ -140,7 +143,8 @@ export class TenantRegistry {
       previous === undefined ||
       previous.ready !== entry.ready ||
       previous.markedDefault !== entry.markedDefault ||
-      previous.connection !== entry.connection;
+      previous.connection !== entry.connection ||
+      previous.sourceScope !== entry.sourceScope;
     if (changed) for (const listener of this.listeners) listener(name);
   }
 
@@ -200,6 +204,18 @@ export class TenantRegistry {
       };
     }
     return { ok: true, name, connection: entry.connection };
+  }
+
+  /**
+   * Returns the scope in which a ServiceAccount's account id and name must be unique: the
+   * source of the Tenant that `reference` resolves to, as resolve() resolves it. A Tenant whose
+   * source is not known yet, or one that does not exist, is a scope by its name. Undefined when
+   * the reference is empty and several Tenants are marked as default.
+   */
+  claimScope(reference: string | undefined): ClaimScope {
+    const name = reference ?? this.defaultName();
+    if (name === undefined) return undefined;
+    return this.entries.get(name)?.sourceScope ?? tenantScope(name);
   }
 
   /** Returns the default tenant's name, or undefined when the default marker is ambiguous. */
