@@ -15,11 +15,14 @@ export type ManifestReport = ValidationReport & { emptyStdin: boolean };
 /**
  * Validates every ServiceAccount and Tenant under `paths`. Unreadable files and YAML syntax
  * errors become findings; a missing path or a bad policy file throws UsageError.
+ * `defaultTenant` names the Tenant of ServiceAccounts without spec.tenantRef (see
+ * ValidationOptions).
  */
 export async function checkManifests(
   paths: readonly string[],
   policyPath: string | undefined,
   stdin: Readable,
+  defaultTenant?: string,
 ): Promise<ManifestReport> {
   if (paths.length === 0) throw new UsageError('name at least one file or folder, or - for stdin');
   if (paths.filter((path) => path === '-').length > 1)
@@ -45,6 +48,7 @@ export async function checkManifests(
     schemas: await loadResourceSchemas(),
     cel: await loadCelEvaluator(),
     policy,
+    defaultTenant,
   });
   const readFindings: Finding[] = read.problems.map((problem) => ({
     file: problem.file,

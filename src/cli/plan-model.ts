@@ -214,7 +214,9 @@ function serviceAccountsOf(
   for (const checked of resources) {
     if (checked.kind !== 'ServiceAccount') continue;
     const resource = checked.object as unknown as ServiceAccount;
-    const tenantRef = resource.spec.tenantRef?.name;
+    // As in the operator, status.tenant (in `kubectl get -o yaml` output) keeps an account in
+    // the tenant it was created in.
+    const tenantRef = resource.spec.tenantRef?.name ?? resource.status?.tenant;
     if (tenantRef !== undefined && tenantRef !== tenant.name) {
       otherTenants.push(`${checked.key} (tenant ${tenantRef})`);
       continue;

@@ -66,12 +66,14 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
     const basePaths = values.base ?? [];
     if (basePaths.includes('-')) throw new UsageError('--base cannot read stdin');
     const tenant = await resolveTenant(values, io);
-    const report = await checkManifests(positionals, values.policy, io.stdin);
+    // The plan puts ServiceAccounts without spec.tenantRef in this tenant, so their account ids
+    // and names must be unique together with those that name it.
+    const report = await checkManifests(positionals, values.policy, io.stdin, tenant.name);
     // The base revision was reviewed before; its own problems do not block this plan.
     const base =
       basePaths.length === 0
         ? undefined
-        : (await checkManifests(basePaths, undefined, io.stdin)).resources.filter(
+        : (await checkManifests(basePaths, undefined, io.stdin, tenant.name)).resources.filter(
             (resource) => resource.valid,
           );
     const api = connectReadOnly(tenant, io);

@@ -16,10 +16,10 @@ export const validateUsage = `Usage: isc-sa-operator validate [options] <file|fo
 
 Checks every ServiceAccount and Tenant (API group isc.sailpoint) in the YAML files, folders
 (recursively: *.yaml, *.yml, *.json) or stdin (-) against the schemas and CEL rules of the CRDs in
-crds/, Kubernetes' name rules, duplicate account ids and names, and an optional policy. Other
-documents are skipped. A folder with a kustomization.yaml is read through its resources list;
-pipe the output of kubectl kustomize or helm template to - to check rendered objects. Each
-problem names the file, line, document number and field path.
+crds/, Kubernetes' name rules, duplicate account ids and names on one tenant source, and an
+optional policy. Other documents are skipped. A folder with a kustomization.yaml is read
+through its resources list; pipe the output of kubectl kustomize or helm template to - to check
+rendered objects. Each problem names the file, line, document number and field path.
 
 Options:
   --policy FILE     apply the rules of a ServiceAccountPolicy file (see examples/policy.yaml)

@@ -4,6 +4,8 @@
  * account) and an optional team policy.
  */
 import type { SourceDocument } from '../cli/yaml-documents.ts';
+import { sourceScope, tenantScope } from '../controller/claim-index.ts';
+import { defaultTenantAnnotation } from '../kube/types.ts';
 import { type CelEvaluator, checkCelRules, formatPath } from './cel.ts';
 import { type ResourceSchema, schemaIssues } from './crd-schema.ts';
 import { checkPolicy, inactiveRules, type Policy } from './policy.ts';
@@ -55,6 +57,12 @@ export interface ValidationOptions {
   schemas: readonly ResourceSchema[];
   cel: CelEvaluator | undefined;
   policy?: Policy | undefined;
+  /**
+   * Tenant of the ServiceAccounts without spec.tenantRef (and without status.tenant). When
+   * absent, it is the Tenant in the input annotated as default, else the one named "default",
+   * as the operator resolves it.
+   */
+  defaultTenant?: string | undefined;
 }
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -93,7 +101,7 @@ export function validateDocuments(
     checkResource(document, object, version!, options, report, skippedRules);
   }
 
-  checkDuplicates(report);
+  checkDuplicates(report, options.defaultTenant);
   for (const [rule, reason] of skippedRules) report.notChecked.push(`CEL rule ${rule}: ${reason}`);
   const serviceAccountSchema = options.schemas.find((schema) => schema.kind === 'ServiceAccount');
   if (options.policy && serviceAccountSchema) {
@@ -195,14 +203,15 @@ function checkResource(
 }
 
 /**
- * Reports a resource defined twice, and two ServiceAccounts of one tenant that claim the same
- * account id or name: the operator reconciles only the older claim (reason DuplicateAccountId).
- * ISC compares both without regard to case. Documents with other findings take part too,
- * because a duplicate remains after their other problems are fixed.
+ * Reports a resource defined twice, and two ServiceAccounts that claim the same account id or
+ * name on one tenant's source: the operator reconciles only the older claim (reason
+ * DuplicateAccountId). ISC compares both without regard to case. Documents with other findings
+ * take part too, because a duplicate remains after their other problems are fixed.
  */
-function checkDuplicates(report: ValidationReport): void {
+function checkDuplicates(report: ValidationReport, defaultTenant: string | undefined): void {
+  const scopes = claimScopes(report.resources, defaultTenant);
   const seen = new Map<string, CheckedResource>();
-  const claims = new Map<string, CheckedResource>();
+  const claims = new Map<string, { resource: CheckedResource; tenant: string }>();
   for (const resource of report.resources) {
     const identity = `${resource.kind} ${resource.key}`;
     const first = seen.get(identity);
@@ -221,8 +230,6 @@ function checkDuplicates(report: ValidationReport): void {
 
     // An invalid document may lack any of these fields or give them the wrong type.
     const spec = isRecord(resource.object.spec) ? resource.object.spec : {};
-    const tenantRef = isRecord(spec.tenantRef) ? spec.tenantRef : {};
-    const tenant = typeof tenantRef.name === 'string' ? tenantRef.name : '';
     const metadata = isRecord(resource.object.metadata) ? resource.object.metadata : {};
     const accountName = spec.name ?? metadata.name;
     const candidates: Array<[string, (string | number)[], string]> = [];
@@ -240,22 +247,71 @@ function checkDuplicates(report: ValidationReport): void {
         `account id "${spec.accountId}"`,
       ]);
     }
+    const { tenant, scope } = scopes.of(resource);
     for (const [claim, path, what] of candidates) {
-      const claimKey = `${tenant}|${claim}`;
+      const claimKey = `${scope}|${claim}`;
       const rival = claims.get(claimKey);
       if (rival) {
+        const inTenant =
+          rival.tenant === tenant
+            ? tenantLabel(tenant)
+            : `${tenantLabel(tenant)}, which uses the source of ${tenantLabel(rival.tenant)}`;
         pushFinding(
           report,
           resource,
           path,
-          `${what} is also claimed by ServiceAccount ${rival.key} (${where(rival)}); the operator reconciles only one of them`,
+          `${what} is also claimed by ServiceAccount ${rival.resource.key} ` +
+            `(${where(rival.resource)}) in ${inTenant}; the operator reconciles only one of them`,
           'operator',
         );
       } else {
-        claims.set(claimKey, resource);
+        claims.set(claimKey, { resource, tenant });
       }
     }
   }
+}
+
+/**
+ * Resolves each ServiceAccount's Tenant as the operator does (spec.tenantRef, else
+ * status.tenant, else the default Tenant) and returns the scope of its claims. A Tenant in the
+ * input gives the scope of its source, so two Tenants on one source share it, and a Tenant
+ * known by name only is a scope of its own.
+ */
+function claimScopes(resources: readonly CheckedResource[], defaultTenant: string | undefined) {
+  const tenantScopes = new Map<string, string>();
+  const markedDefault: string[] = [];
+  for (const resource of resources) {
+    if (resource.kind !== 'Tenant' || tenantScopes.has(resource.key)) continue;
+    const spec = isRecord(resource.object.spec) ? resource.object.spec : {};
+    const metadata = isRecord(resource.object.metadata) ? resource.object.metadata : {};
+    const annotations = isRecord(metadata.annotations) ? metadata.annotations : {};
+    if (annotations[defaultTenantAnnotation] === 'true') markedDefault.push(resource.key);
+    const source = isRecord(spec.source) ? spec.source : {};
+    const sourceName = typeof source.name === 'string' ? source.name : 'Service Accounts';
+    if (typeof spec.baseUrl === 'string') {
+      tenantScopes.set(resource.key, sourceScope(spec.baseUrl, sourceName));
+    }
+  }
+  // NOTE: with several Tenants marked as default, the operator serves none of the
+  // ServiceAccounts that name no Tenant, so those only compete with each other here.
+  const implicitTenant =
+    defaultTenant ?? (markedDefault.length > 1 ? '' : (markedDefault[0] ?? 'default'));
+
+  return {
+    of(resource: CheckedResource): { tenant: string; scope: string } {
+      const spec = isRecord(resource.object.spec) ? resource.object.spec : {};
+      const status = isRecord(resource.object.status) ? resource.object.status : {};
+      const tenantRef = isRecord(spec.tenantRef) ? spec.tenantRef : {};
+      let tenant = implicitTenant;
+      if (typeof tenantRef.name === 'string') tenant = tenantRef.name;
+      else if (typeof status.tenant === 'string') tenant = status.tenant;
+      return { tenant, scope: tenantScopes.get(tenant) ?? tenantScope(tenant) };
+    },
+  };
+}
+
+function tenantLabel(tenant: string): string {
+  return tenant === '' ? 'the default Tenant' : `Tenant "${tenant}"`;
 }
 
 function pushFinding(

@@ -338,6 +338,40 @@ spec:
   assert.is(json.accounts.length, 1);
 });
 
+test('plan scopes duplicate ids by tenant', async () => {
+  const tenantFile = await writeManifest(
+    'tenant-scope.yaml',
+    `apiVersion: isc.sailpoint/v1alpha1
+kind: Tenant
+metadata:
+  name: emulated
+spec:
+  baseUrl: ${emulator.url}
+  credentialsSecretRef: { namespace: isc-system, name: isc-credentials }
+`,
+  );
+  const elsewhere = serviceAccount(
+    'elsewhere',
+    '  tenantRef: { name: production }\n  accountId: SA-001\n  email: e@example.com\n',
+  );
+  const apart = await writeManifest('scope-apart.yaml', [audit01, elsewhere].join('---\n'));
+  const planned = await plan([apart, '--tenant-file', tenantFile, '--format', 'json']);
+  assert.is(planned.code, 0, planned.stderr);
+  const json = JSON.parse(planned.stdout) as JsonPlan & { otherTenants: string[] };
+  assert.equal(json.otherTenants, ['default/elsewhere (tenant production)']);
+
+  // audit01 names no Tenant, so the plan puts it in "emulated", beside this one.
+  const explicit = serviceAccount(
+    'explicit',
+    '  tenantRef: { name: emulated }\n  accountId: sa-001\n  email: x@example.com\n',
+  );
+  const together = await writeManifest('scope-together.yaml', [audit01, explicit].join('---\n'));
+  const rejected = await plan([together, '--tenant-file', tenantFile, '--format', 'json']);
+  assert.is(rejected.code, 1);
+  assert.match(rejected.stderr, 'also claimed by ServiceAccount default/audit01');
+  assert.match(rejected.stderr, 'Tenant "emulated"');
+});
+
 test('plan applies the policy', async () => {
   const policy = await writeManifest(
     'policy.yaml',

@@ -12,6 +12,14 @@ import * as assert from 'uvu/assert';
 import type { CommandIo } from '../../src/cli/command-io.ts';
 import { runValidate } from '../../src/cli/validate.ts';
 import { parseInto, type ReadResult } from '../../src/cli/yaml-documents.ts';
+import { ClaimIndex, sourceScope } from '../../src/controller/claim-index.ts';
+import { TenantRegistry } from '../../src/controller/tenant-registry.ts';
+import {
+  defaultTenantAnnotation,
+  objectKey,
+  type ServiceAccount,
+  type Tenant,
+} from '../../src/kube/types.ts';
 import { loadCelEvaluator } from '../../src/validation/cel.ts';
 import { loadResourceSchemas, type ResourceSchema } from '../../src/validation/crd-schema.ts';
 import { validateDocuments } from '../../src/validation/validate.ts';
@@ -162,6 +170,206 @@ test('duplicate account id beside schema errors', () => {
     assert.match(duplicate.message, 'also claimed by ServiceAccount default/audit01');
     assert.is(report.findings.filter((finding) => finding.source === 'schema').length, 1);
   }
+});
+
+function tenantDocument(name: string, baseUrl: string, extra = ''): string {
+  return `apiVersion: isc.sailpoint/v1alpha1
+kind: Tenant
+metadata:
+  name: ${name}
+${extra}spec:
+  baseUrl: ${baseUrl}
+  credentialsSecretRef: { namespace: isc-system, name: ${name} }
+`;
+}
+
+function serviceAccountDocument(name: string, specLines: string, statusLines = ''): string {
+  return `apiVersion: isc.sailpoint/v1alpha1
+kind: ServiceAccount
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  email: ${name}@example.com
+  accountId: SA-1
+${specLines}${statusLines}`;
+}
+
+const markedDefault = '  annotations: { isc.sailpoint/default-tenant: "true" }\n';
+
+// Each case: documents, then the ServiceAccounts flagged as duplicates.
+const tenantScopeCases: Array<[string, string[], string[]]> = [
+  [
+    'two tenants',
+    [
+      serviceAccountDocument('prod', ''),
+      serviceAccountDocument('sandbox', '  tenantRef: { name: sandbox }\n'),
+    ],
+    [],
+  ],
+  [
+    'absent ref and ref to default',
+    [
+      serviceAccountDocument('implicit', ''),
+      serviceAccountDocument('explicit', '  tenantRef: { name: default }\n'),
+    ],
+    ['default/explicit'],
+  ],
+  [
+    'absent ref and ref to the marked Tenant',
+    [
+      tenantDocument('production', 'https://acme.api.identitynow.com', markedDefault),
+      serviceAccountDocument('implicit', ''),
+      serviceAccountDocument('explicit', '  tenantRef: { name: production }\n'),
+      serviceAccountDocument('named-default', '  tenantRef: { name: default }\n'),
+    ],
+    ['default/explicit'],
+  ],
+  [
+    'status.tenant keeps the tenant',
+    [
+      serviceAccountDocument('recorded', '', 'status:\n  tenant: sandbox\n'),
+      serviceAccountDocument('explicit', '  tenantRef: { name: sandbox }\n'),
+      serviceAccountDocument('implicit', ''),
+    ],
+    ['default/explicit'],
+  ],
+  [
+    'two Tenants on one source',
+    [
+      tenantDocument('a', 'https://acme.api.identitynow.com'),
+      tenantDocument('b', 'https://ACME.api.identitynow.com/'),
+      serviceAccountDocument('on-a', '  tenantRef: { name: a }\n'),
+      serviceAccountDocument('on-b', '  tenantRef: { name: b }\n'),
+    ],
+    ['default/on-b'],
+  ],
+  [
+    'two sources of one ISC tenant',
+    [
+      tenantDocument('a', 'https://acme.api.identitynow.com'),
+      tenantDocument('b', 'https://acme.api.identitynow.com', '').replace(
+        'spec:\n',
+        'spec:\n  source: { name: Robots }\n',
+      ),
+      serviceAccountDocument('on-a', '  tenantRef: { name: a }\n'),
+      serviceAccountDocument('on-b', '  tenantRef: { name: b }\n'),
+    ],
+    [],
+  ],
+];
+
+for (const [name, documents, flagged] of tenantScopeCases) {
+  test(`duplicates per tenant: ${name}`, () => {
+    const { report } = check(documents.join('---\n'));
+    const duplicates = report.findings.filter((finding) => finding.source === 'operator');
+    const otherFindings = report.findings.filter((finding) => finding.source !== 'operator');
+    assert.equal(otherFindings, []);
+    assert.equal(
+      duplicates.map((finding) => finding.resource),
+      flagged.map((key) => `ServiceAccount ${key}`),
+    );
+  });
+}
+
+test('duplicate message names the tenant', () => {
+  const { report } = check(
+    [
+      tenantDocument('a', 'https://acme.api.identitynow.com'),
+      tenantDocument('b', 'https://acme.api.identitynow.com'),
+      serviceAccountDocument('on-a', '  tenantRef: { name: a }\n'),
+      serviceAccountDocument('on-b', '  tenantRef: { name: b }\n'),
+    ].join('---\n'),
+  );
+  assert.match(
+    report.findings[0]?.message ?? '',
+    'in Tenant "b", which uses the source of Tenant "a"',
+  );
+});
+
+test('defaultTenant places unreferenced accounts', () => {
+  const read: ReadResult = { documents: [], problems: [], notRead: [] };
+  parseInto(
+    read,
+    'in.yaml',
+    [
+      serviceAccountDocument('implicit', ''),
+      serviceAccountDocument('explicit', '  tenantRef: { name: emulated }\n'),
+    ].join('---\n'),
+  );
+  const planned = validateDocuments(read.documents, { schemas, cel, defaultTenant: 'emulated' });
+  assert.equal(
+    planned.findings.map((finding) => finding.resource),
+    ['ServiceAccount default/explicit'],
+  );
+  const plain = validateDocuments(read.documents, { schemas, cel });
+  assert.equal(plain.findings, []);
+});
+
+test('validate agrees with claim index', () => {
+  // The operator stalls a resource when the claim index finds an older claimant (here an
+  // earlier document). On one input set, validate must flag exactly those resources.
+  const documents = [
+    tenantDocument('production', 'https://acme.api.identitynow.com', markedDefault),
+    tenantDocument('sandbox', 'https://acme-sb.api.identitynow.com'),
+    tenantDocument('mirror', 'https://acme-sb.api.identitynow.com'),
+    tenantDocument('robots', 'https://acme-sb.api.identitynow.com').replace(
+      'spec:\n',
+      'spec:\n  source: { name: Robots }\n',
+    ),
+    serviceAccountDocument('implicit', ''),
+    serviceAccountDocument('explicit', '  tenantRef: { name: production }\n'),
+    serviceAccountDocument('named-default', '  tenantRef: { name: default }\n'),
+    serviceAccountDocument('sandbox', '  tenantRef: { name: sandbox }\n'),
+    serviceAccountDocument('mirrored', '  tenantRef: { name: mirror }\n'),
+    serviceAccountDocument('robot', '  tenantRef: { name: robots }\n'),
+    serviceAccountDocument('recorded', '', 'status:\n  tenant: robots\n').replace('SA-1', 'SA-2'),
+    serviceAccountDocument('robot-two', '  tenantRef: { name: robots }\n').replace('SA-1', 'sa-2'),
+  ];
+  const { report } = check(documents.join('---\n'));
+  const validateFlagged = report.findings
+    .filter((finding) => finding.source === 'operator')
+    .map((finding) => finding.resource?.replace('ServiceAccount ', ''));
+
+  const registry = new TenantRegistry();
+  const order = new Map<string, number>();
+  const cache = new Map<string, ServiceAccount>();
+  const index = new ClaimIndex(
+    (key) => cache.get(key),
+    (resource) => registry.claimScope(resource.spec.tenantRef?.name ?? resource.status?.tenant),
+  );
+  for (const checked of report.resources) {
+    if (checked.kind === 'Tenant') {
+      const tenant = checked.object as unknown as Tenant;
+      registry.set(checked.key, {
+        connection: undefined,
+        ready: false,
+        reason: 'Connecting',
+        message: '',
+        markedDefault: tenant.metadata.annotations?.[defaultTenantAnnotation] === 'true',
+        sourceScope: sourceScope(
+          tenant.spec.baseUrl,
+          tenant.spec.source?.name ?? 'Service Accounts',
+        ),
+      });
+      continue;
+    }
+    const resource = {
+      ...(checked.object as unknown as ServiceAccount),
+      metadata: { ...(checked.object.metadata as ServiceAccount['metadata']), uid: checked.key },
+    };
+    order.set(checked.key, order.size);
+    cache.set(checked.key, resource);
+    index.set(resource);
+  }
+  const operatorStalls = [...cache.entries()]
+    .filter(([key, resource]) =>
+      index.sharing(resource).some((peer) => order.get(objectKey(peer))! < order.get(key)!),
+    )
+    .map(([key]) => key);
+
+  assert.equal(validateFlagged, ['default/explicit', 'default/mirrored', 'default/robot-two']);
+  assert.equal(operatorStalls, validateFlagged);
 });
 
 test('documents without name or spec claim nothing', () => {
