@@ -3,6 +3,7 @@
  * only through Tenant resources, the default tenant, preflight failures and Secret rotation.
  */
 import {
+  ApiException,
   type CoreV1Api,
   type CustomObjectsApi,
   type KubeConfig,
@@ -15,6 +16,8 @@ import * as assert from 'uvu/assert';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server.ts';
 import { IscApi } from '../../src/isc/api.ts';
 import { IscClient } from '../../src/isc/client.ts';
+import { eq } from '../../src/isc/filters.ts';
+import type { Account } from '../../src/isc/types.ts';
 import {
   group,
   type ServiceAccount,
@@ -183,6 +186,78 @@ test('accounts land in the referenced tenant', async () => {
   assert.ok(await sandApi.findAccount(sandSource.id, 'SA-S1'), 'SA-S1 missing in sandbox');
   assert.is(await prodApi.findAccount(prodSource.id, 'SA-S1'), undefined, 'SA-S1 leaked');
   assert.is(await sandApi.findAccount(sandSource.id, 'SA-P1'), undefined, 'SA-P1 leaked');
+});
+
+/** Returns the accounts on the tenant's service-account source with this id. */
+async function accountsWithId(api: IscApi, accountId: string): Promise<Account[]> {
+  const source = (await api.findSourceByName('Service Accounts'))!;
+  const found: Account[] = [];
+  for await (const account of api.list<Account>('accounts', '', {
+    filters: eq('sourceId', source.id),
+    sorters: 'id',
+  })) {
+    if (account.nativeIdentity.toLowerCase() === accountId.toLowerCase()) found.push(account);
+  }
+  return found;
+}
+
+test('same account id on two tenants', async () => {
+  await createServiceAccount('shared-prod', { accountId: 'SA-SHARED', email: 'p@example.com' });
+  await createServiceAccount('shared-sandbox', {
+    accountId: 'SA-SHARED',
+    email: 'shared-sandbox@example.com',
+    tenantRef: { name: 'sandbox' },
+  });
+  const prod = await serviceAccountReason('shared-prod', 'Converged');
+  const sand = await serviceAccountReason('shared-sandbox', 'Converged');
+  assert.is(prod.status?.tenant, 'default');
+  assert.is(sand.status?.tenant, 'sandbox');
+
+  const prodAccounts = await accountsWithId(apiOf(productionTenant, production), 'SA-SHARED');
+  const sandAccounts = await accountsWithId(apiOf(sandboxTenant, sandbox), 'SA-SHARED');
+  assert.is(prodAccounts.length, 1, 'accounts SA-SHARED in production');
+  assert.is(sandAccounts.length, 1, 'accounts SA-SHARED in sandbox');
+  assert.is(prodAccounts[0]?.attributes?.['e-mail'], 'p@example.com');
+  assert.is(sandAccounts[0]?.attributes?.['e-mail'], 'shared-sandbox@example.com');
+});
+
+test('explicit default tenant ref is the same tenant', async () => {
+  // shared-prod names no Tenant and so lives in "default"; naming it explicitly collides.
+  await createServiceAccount('shared-explicit', {
+    accountId: 'sa-shared',
+    email: 'explicit@example.com',
+    tenantRef: { name: 'default' },
+  });
+  const explicit = await serviceAccountReason('shared-explicit', 'DuplicateAccountId');
+  const ready = explicit.status?.conditions?.find((condition) => condition.type === 'Ready');
+  assert.match(ready!.message, 'default/shared-prod');
+
+  // Deleting the stalled duplicate leaves the account of the older claim alone.
+  await customObjects.deleteNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'shared-explicit',
+  });
+  await waitFor('shared-explicit to be deleted', async () => {
+    try {
+      await customObjects.getNamespacedCustomObject({
+        group,
+        version,
+        namespace: 'default',
+        plural: serviceAccountPlural,
+        name: 'shared-explicit',
+      });
+      return undefined;
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return true;
+      throw error;
+    }
+  });
+  const prodAccounts = await accountsWithId(apiOf(productionTenant, production), 'SA-SHARED');
+  assert.is(prodAccounts.length, 1, 'accounts SA-SHARED in production');
+  assert.is(prodAccounts[0]?.attributes?.['e-mail'], 'p@example.com');
 });
 
 test('steady-state resync reads accounts in pages', async () => {
