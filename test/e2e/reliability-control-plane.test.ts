@@ -95,7 +95,19 @@ function startUpdates(): { stop(): Promise<number> } {
   };
 }
 
-/** Labels each of `targets` again and again, without a resourceVersion, until stopped. */
+/** Sets a label on one resource without a resourceVersion, so that it always lands. */
+async function relabel(name: string, value: string): Promise<void> {
+  await env.customObjects.patchNamespacedCustomObject({
+    group: 'isc.sailpoint',
+    version: 'v1alpha1',
+    namespace,
+    plural: 'serviceaccounts',
+    name,
+    body: [{ op: 'add', path: '/metadata/labels', value: { 'competing-writer': value } }],
+  });
+}
+
+/** Labels each of `targets` again and again until stopped. */
 function startCompetingWriter(targets: readonly string[]): { stop(): Promise<number> } {
   let running = true;
   let writes = 0;
@@ -103,20 +115,7 @@ function startCompetingWriter(targets: readonly string[]): { stop(): Promise<num
     for (let round = 0; running; round++) {
       for (const name of targets) {
         try {
-          await env.customObjects.patchNamespacedCustomObject({
-            group: 'isc.sailpoint',
-            version: 'v1alpha1',
-            namespace,
-            plural: 'serviceaccounts',
-            name,
-            body: [
-              {
-                op: 'add',
-                path: '/metadata/labels',
-                value: { 'competing-writer': String(round) },
-              },
-            ],
-          });
+          await relabel(name, String(round));
           writes++;
         } catch {
           // Deleted meanwhile, or the API server restarts.
@@ -131,6 +130,30 @@ function startCompetingWriter(targets: readonly string[]): { stop(): Promise<num
       return writes;
     },
   };
+}
+
+/**
+ * Changes the target of the operator's first status PATCH, and of the first finalizer PATCH
+ * for each deleted resource, just before the proxy forwards it. The PATCH carries the
+ * resourceVersion the operator read, so kube-apiserver rejects it with a real 409. The writers
+ * running beside it make conflicts likely, and this makes at least one of each kind certain.
+ * It stays on until the deleted resources are gone, however late the operator removes
+ * their finalizers.
+ */
+function forceConflicts(): void {
+  const done = new Set<string>();
+  proxy.beforePatch(async (call) => {
+    const name = /\/serviceaccounts\/([^/]+)/.exec(call.path)?.[1];
+    if (!name) return;
+    let kind: string | undefined;
+    if (call.path.endsWith('/status')) kind = 'status';
+    else if (call.finalizerPatch && deletedNames.includes(name)) kind = `finalizer of ${name}`;
+    if (!kind || done.has(kind)) return;
+    done.add(kind);
+    await relabel(name, 'before-operator-patch').catch(() => {
+      // The resource was deleted meanwhile. The writers still make conflicts likely.
+    });
+  });
 }
 
 let updatesSent = 0;
@@ -184,6 +207,7 @@ test('operator recovers from control-plane faults', async () => {
     // operator's last read and its finalizer removal.
     const competitor = startCompetingWriter(names);
     const deletionCompetitor = startCompetingWriter(deletedNames);
+    forceConflicts();
     try {
       for (const name of deletedNames) {
         await deleteResource(env.customObjects, namespace, name);
@@ -218,9 +242,11 @@ test('operator recovers from control-plane faults', async () => {
       return pending.length === 0 ? listed : undefined;
     },
     120_000,
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}; pending: ${pending.join(', ')}`);
-  });
+  )
+    .catch((error: Error) => {
+      throw new Error(`${error.message}; pending: ${pending.join(', ')}`);
+    })
+    .finally(() => proxy.beforePatch(undefined));
   assert.equal(resources.map((resource) => resource.metadata.name).sort(), [...remaining].sort());
 
   // No lost update: each account has the purpose the API server stored last.

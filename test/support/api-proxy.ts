@@ -42,6 +42,11 @@ export interface ApiProxy {
   stallWatches(): number;
   /** Delays each new watch request by `delayMs` before it is forwarded, until `release()`. */
   holdWatches(delayMs: number): void;
+  /**
+   * Runs `hook` before each PATCH is forwarded, until it is set to undefined. A test can use it
+   * to change the object first, so that a PATCH guarded by resourceVersion gets a real 409.
+   */
+  beforePatch(hook: ((call: ProxiedCall) => Promise<void>) | undefined): void;
   release(): void;
   close(): Promise<void>;
 }
@@ -74,6 +79,7 @@ export async function startApiProxy(
   const goneEvents: ApiProxy['goneEvents'] = [];
   const openWatches = new Set<OpenWatch>();
   let watchDelayMs = 0;
+  let patchHook: ((call: ProxiedCall) => Promise<void>) | undefined;
 
   const forward = async (incoming: IncomingMessage, outgoing: ServerResponse) => {
     const url = new URL(incoming.url ?? '/', 'https://proxy');
@@ -91,6 +97,7 @@ export async function startApiProxy(
     };
     calls.push(call);
     if (watch && watchDelayMs > 0) await sleep(watchDelayMs);
+    if (call.method === 'PATCH' && patchHook) await patchHook(call);
 
     const upstreamRequest = httpsRequest(
       {
@@ -173,6 +180,9 @@ export async function startApiProxy(
     },
     holdWatches(delayMs) {
       watchDelayMs = delayMs;
+    },
+    beforePatch(hook) {
+      patchHook = hook;
     },
     release() {
       watchDelayMs = 0;
