@@ -65,6 +65,26 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
   ['bad attribute name', { ...valid, attributes: { '1st': 'x' } }, 'attribute names must start'],
   ['non-string attribute', { ...valid, attributes: { team: 5 } }, 'spec.attributes.team'],
   ['unknown field', { ...valid, owner: 'x' }, 'unknown field'],
+  [
+    'two tokens writing one Secret',
+    {
+      ...valid,
+      tokens: [
+        { name: 'a', secretName: 'shared' },
+        { name: 'b', secretName: 'shared' },
+      ],
+    },
+    'each token needs its own secretName',
+  ],
+  [
+    'token writing the bootstrap Secret',
+    {
+      ...valid,
+      bootstrapCredentialsSecretRef: { name: 'boot' },
+      tokens: [{ name: 'a', secretName: 'boot' }],
+    },
+    'spec.tokens: Invalid value',
+  ],
 ];
 
 for (const [name, spec, expected] of invalidCases) {
@@ -88,6 +108,36 @@ test('admission accepts the guide example', async () => {
     ),
   );
   assert.is(message, undefined);
+});
+
+test('admission accepts distinct token Secrets', async () => {
+  const message = await admissionRejection(() =>
+    create(
+      resource('two-tokens', {
+        ...valid,
+        bootstrapCredentialsSecretRef: { name: 'boot' },
+        tokens: [
+          { name: 'a', secretName: 'one' },
+          { name: 'b', secretName: 'two' },
+        ],
+      }),
+    ),
+  );
+  assert.is(message, undefined);
+});
+
+test('bootstrap Secret rule names the fix', async () => {
+  const message = await admissionRejection(() =>
+    create(
+      resource('token-on-bootstrap', {
+        ...valid,
+        bootstrapCredentialsSecretRef: { name: 'boot' },
+        tokens: [{ name: 'a', secretName: 'boot' }],
+      }),
+    ),
+  );
+  assert.match(message ?? '', 'must differ from bootstrapCredentialsSecretRef.name');
+  assert.match(message ?? '', 'choose another secretName');
 });
 
 test('accountId is immutable once set', async () => {

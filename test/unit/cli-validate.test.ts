@@ -471,6 +471,42 @@ test('CEL rules run or are listed as not checked', () => {
   assert.ok(report.notChecked.some((note) => note.includes('transition rule')));
 });
 
+// The CRD's token rules, as the API server applies them at admission (see crd-admission.test.ts).
+const tokenSecretCases: Array<[string, string, string, string]> = [
+  [
+    'two tokens, one Secret',
+    '  tokens:\n    - {name: a, secretName: shared}\n    - {name: b, secretName: shared}\n',
+    'spec.tokens',
+    'each token needs its own secretName',
+  ],
+  [
+    'token writes bootstrap Secret',
+    '  bootstrapCredentialsSecretRef: {name: boot}\n  tokens:\n    - {name: a, secretName: boot}\n',
+    'spec.tokens',
+    'must differ from bootstrapCredentialsSecretRef.name',
+  ],
+];
+
+for (const [name, spec, path, message] of tokenSecretCases) {
+  test(`cel: ${name}`, () => {
+    if (!cel) return;
+    const { report } = check(`${header}  email: a@example.com\n${spec}`);
+    const finding = report.findings.find((candidate) => candidate.source === 'cel');
+    assert.ok(finding, `no CEL finding: ${JSON.stringify(report.findings)}`);
+    assert.is(finding.path, path);
+    assert.ok(finding.message.includes(message), finding.message);
+    assert.is(report.resources[0]?.valid, false);
+  });
+}
+
+test('cel: distinct token Secrets pass', () => {
+  const { report } = check(
+    `${header}  email: a@example.com\n  bootstrapCredentialsSecretRef: {name: boot}\n` +
+      '  tokens:\n    - {name: a, secretName: one}\n    - {name: b, secretName: two}\n',
+  );
+  assert.equal(report.findings, []);
+});
+
 function capture(stdinText = ''): { io: CommandIo; out: () => string; err: () => string } {
   let out = '';
   let err = '';
