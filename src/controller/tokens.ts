@@ -4,6 +4,7 @@
 // the service account itself, with the credential from its bootstrap Secret.
 
 import type { IscApi } from '../isc/api.ts';
+import { managedByLabel, managedByValue, SecretConflictError } from '../kube/client.ts';
 import type { EventNote } from '../kube/events.ts';
 import {
   type BootstrapCredentialStatus,
@@ -61,8 +62,10 @@ function sameScopes(a: readonly string[] | null | undefined, b: readonly string[
  * lead time, and revokes PATs that left the spec. Each create is recorded in status first. A
  * restart that finds such a record deletes any PAT of the pending name, because its secret was
  * lost, and mints again. A rotated PAT is deleted after its grace period, so the Secret
- * contains a valid credential at every moment. Returns an outcome only when tokens keep the
- * resource from Ready.
+ * contains a valid credential at every moment. A token whose Secret the operator may not
+ * write (someone else's Secret, the bootstrap Secret, or one an earlier token names) gets no
+ * PAT, and the resource stalls with reason SecretConflict once the other tokens are done.
+ * Returns an outcome only when tokens keep the resource from Ready.
  */
 export async function ensureTokens(
   deps: ReconcileDeps,
@@ -118,17 +121,24 @@ export async function ensureTokens(
   }
   if (work + propagating.length === 0) return undefined;
 
-  const namespace = resource.metadata.namespace;
   for (const token of stale) {
     if (token.id) await api.deletePersonalAccessToken(token.id);
     if (token.previousId) await api.deletePersonalAccessToken(token.previousId);
-    if (token.secretName) await deps.resources.deleteSecret(namespace, token.secretName);
+    // Another token of the spec may have taken the Secret over, and a Secret the operator did
+    // not write is never deleted.
+    const reused = wanted.some((spec) => spec.secretName === token.secretName);
+    const deleted =
+      token.secretName !== undefined &&
+      !reused &&
+      (await deps.resources.deleteOwnedSecret(resource, token.secretName));
     tokens = tokens.filter((entry) => entry.name !== token.name);
     await save();
     events.push({
       type: 'Normal',
       reason: 'RevokedToken',
-      message: `revoked personal access token "${token.name}" and deleted its Secret`,
+      message: deleted
+        ? `revoked personal access token "${token.name}" and deleted its Secret`
+        : `revoked personal access token "${token.name}"`,
     });
   }
 
@@ -143,11 +153,87 @@ export async function ensureTokens(
     await applyScopes(deps, api, entryOf(spec.name)!, spec, replace, save, events);
   }
 
+  const conflicts: string[] = [];
   for (const spec of [...missing, ...due]) {
-    await mintToken(deps, resource, api, spec, entryOf(spec.name), replace, save, events);
+    const current = entryOf(spec.name);
+    const conflict =
+      secretNameConflict(resource, wanted, spec) ??
+      (await mintToken(deps, resource, api, spec, current, replace, save, events));
+    if (conflict === undefined) continue;
+    conflicts.push(conflict);
+    const pending = entryOf(spec.name);
+    if (pending?.requestedAt) {
+      await deletePendingPats(api, spec, pending);
+      const { requestedAt: _requested, ...kept } = pending;
+      tokens = tokens.filter((entry) => entry.name !== spec.name);
+      if (kept.id) tokens.push(kept);
+      await save();
+    }
   }
 
-  return checkScopePropagation(deps, resource, wanted, entryOf, replace, save, events);
+  const scopeOutcome = await checkScopePropagation(
+    deps,
+    resource,
+    wanted,
+    entryOf,
+    replace,
+    save,
+    events,
+  );
+  if (conflicts.length === 0) return scopeOutcome;
+  return { kind: 'stalled', reason: 'SecretConflict', message: conflicts.join('; ') };
+}
+
+/**
+ * Returns why `spec` may not write its Secret, judged from the spec alone: it names the
+ * bootstrap Secret, or an earlier token names the same Secret. The CRD rejects both at
+ * admission; this covers resources stored before those rules existed.
+ */
+function secretNameConflict(
+  resource: ServiceAccount,
+  wanted: readonly TokenSpec[],
+  spec: TokenSpec,
+): string | undefined {
+  const bootstrap = resource.spec.bootstrapCredentialsSecretRef?.name;
+  if (spec.secretName === bootstrap) {
+    return (
+      `token "${spec.name}" names the bootstrap Secret ${bootstrap} as its secretName, so it ` +
+      'was not minted; choose another secretName'
+    );
+  }
+  const earlier = wanted.find((other) => other.secretName === spec.secretName);
+  if (earlier && earlier.name !== spec.name) {
+    return (
+      `tokens "${earlier.name}" and "${spec.name}" both name Secret ${spec.secretName}, so ` +
+      `"${spec.name}" was not minted; give each token its own secretName`
+    );
+  }
+  return undefined;
+}
+
+function foreignSecretMessage(resource: ServiceAccount, spec: TokenSpec): string {
+  return (
+    `Secret ${resource.metadata.namespace}/${spec.secretName} exists and was not written by the ` +
+    `operator for this resource, so token "${spec.name}" was not minted; choose another ` +
+    'secretName, or delete that Secret if nothing needs it'
+  );
+}
+
+/**
+ * Deletes the PATs a recorded create request of `entry` may have left in ISC. Their secret
+ * was never written to a Secret, so no client can use them.
+ */
+async function deletePendingPats(api: IscApi, spec: TokenSpec, entry: TokenStatus): Promise<void> {
+  const iscName = pendingIscName(spec, entry);
+  for (const pat of await api.listOwnPersonalAccessTokens()) {
+    if (pat.name === iscName && pat.id !== entry.id) await api.deletePersonalAccessToken(pat.id);
+  }
+}
+
+/** Returns the ISC name of the next PAT of a token: `<name>`, then `<name>-rN` per rotation. */
+function pendingIscName(spec: TokenSpec, entry: TokenStatus | undefined): string {
+  const rotations = (entry?.rotations ?? 0) + (entry?.id === undefined ? 0 : 1);
+  return rotations === 0 ? spec.name : `${spec.name}-r${rotations}`;
 }
 
 /**
@@ -239,6 +325,12 @@ async function checkScopePropagation(
   };
 }
 
+/**
+ * Mints a PAT for `spec` and writes it into the token's Secret, replacing the current PAT when
+ * rotating. The Secret is checked before the PAT is created, so a Secret the operator may not
+ * write costs no PAT. Returns a message when that Secret belongs to someone else, else
+ * undefined.
+ */
 async function mintToken(
   deps: ReconcileDeps,
   resource: ServiceAccount,
@@ -248,16 +340,14 @@ async function mintToken(
   replace: (entry: TokenStatus) => void,
   save: () => Promise<void>,
   events: EventNote[],
-): Promise<void> {
+): Promise<string | undefined> {
   const now = deps.now();
   const rotating = current?.id !== undefined;
   const rotations = (current?.rotations ?? 0) + (rotating ? 1 : 0);
-  const iscName = rotations === 0 ? spec.name : `${spec.name}-r${rotations}`;
-  if (current?.requestedAt) {
-    for (const pat of await api.listOwnPersonalAccessTokens()) {
-      if (pat.name === iscName && pat.id !== current.id)
-        await api.deletePersonalAccessToken(pat.id);
-    }
+  const iscName = pendingIscName(spec, current);
+  if (current?.requestedAt) await deletePendingPats(api, spec, current);
+  if ((await deps.resources.secretClaim(resource, spec.secretName)) === 'foreign') {
+    return foreignSecretMessage(resource, spec);
   }
   replace({ ...(current ?? { name: spec.name }), requestedAt: now.toISOString() });
   await save();
@@ -273,20 +363,24 @@ async function mintToken(
     expirationDate,
   });
   // One replace of the whole Secret, so readers see either the old or the new credential.
-  await deps.resources.writeOwnedSecret(
-    resource,
-    spec.secretName,
-    {
-      clientId: created.id,
-      clientSecret: created.secret,
-      tokenUrl: `${deps.tenantBaseUrl}/oauth/token`,
-      baseUrl: deps.tenantBaseUrl,
-    },
-    {
-      'app.kubernetes.io/managed-by': 'isc-sa-operator',
-      [tokenSecretLabel]: resource.metadata.name,
-    },
-  );
+  try {
+    await deps.resources.writeOwnedSecret(
+      resource,
+      spec.secretName,
+      {
+        clientId: created.id,
+        clientSecret: created.secret,
+        tokenUrl: `${deps.tenantBaseUrl}/oauth/token`,
+        baseUrl: deps.tenantBaseUrl,
+      },
+      { [managedByLabel]: managedByValue, [tokenSecretLabel]: resource.metadata.name },
+    );
+  } catch (error) {
+    if (!(error instanceof SecretConflictError)) throw error;
+    // Someone created the Secret after the check above; the new PAT's secret is lost.
+    await api.deletePersonalAccessToken(created.id);
+    return foreignSecretMessage(resource, spec);
+  }
   replace({
     name: spec.name,
     id: created.id,
@@ -309,6 +403,7 @@ async function mintToken(
     reason: rotating ? 'RotatedToken' : 'MintedToken',
     message: `${rotating ? 'rotated' : 'minted'} personal access token "${spec.name}" into Secret ${spec.secretName}`,
   });
+  return undefined;
 }
 
 /**

@@ -21,8 +21,13 @@ import {
   type TenantSpec,
   type TenantStatus,
   tenantPlural,
+  tokenSecretLabel,
   version,
 } from './types.ts';
+
+/** Label the operator puts on every Secret it writes. */
+export const managedByLabel = 'app.kubernetes.io/managed-by';
+export const managedByValue = 'isc-sa-operator';
 
 /**
  * Loads a kubeconfig file when given, else $KUBECONFIG, ~/.kube/config or the in-cluster
@@ -167,9 +172,12 @@ export class ServiceAccountResources {
   }
 
   /**
-   * Creates or replaces a Secret owned by the resource (garbage-collected with it), labelled
-   * with the resource's name so that `kubectl get secrets -l isc.sailpoint/service-account=NAME`
-   * finds it.
+   * Creates a Secret owned by the resource (garbage-collected with it), labelled with the
+   * resource's name so that `kubectl get secrets -l isc.sailpoint/service-account=NAME` finds
+   * it, or replaces one the operator wrote for this resource before. Throws SecretConflictError
+   * when a Secret of that name exists that `ownsSecret` does not accept, and leaves it as it is.
+   * The replace is guarded by the resourceVersion read, so a Secret that changed hands in
+   * between fails with 409.
    */
   async writeOwnedSecret(
     owner: ServiceAccount,
@@ -178,7 +186,7 @@ export class ServiceAccountResources {
     labels: Record<string, string>,
   ): Promise<void> {
     const namespace = owner.metadata.namespace;
-    const body = {
+    const body: V1Secret = {
       metadata: {
         name,
         namespace,
@@ -199,10 +207,50 @@ export class ServiceAccountResources {
     };
     try {
       await this.core.createNamespacedSecret({ namespace, body });
+      return;
     } catch (error) {
       if (!(error instanceof ApiException && error.code === 409)) throw error;
-      await this.core.replaceNamespacedSecret({ namespace, name, body });
     }
+    const existing = await this.readSecret(namespace, name);
+    if (existing && !ownsSecret(owner, existing)) throw new SecretConflictError(namespace, name);
+    body.metadata!.resourceVersion = existing?.metadata?.resourceVersion;
+    await this.core.replaceNamespacedSecret({ namespace, name, body });
+  }
+
+  /**
+   * Tells whether the operator may write a token Secret of this name for `owner`: `absent` when
+   * none exists, `owned` when `ownsSecret` accepts it, else `foreign`.
+   */
+  async secretClaim(owner: ServiceAccount, name: string): Promise<'absent' | 'owned' | 'foreign'> {
+    const secret = await this.readSecret(owner.metadata.namespace, name);
+    if (!secret) return 'absent';
+    return ownsSecret(owner, secret) ? 'owned' : 'foreign';
+  }
+
+  /**
+   * Deletes a token Secret that `ownsSecret` accepts for `owner`, with the uid and
+   * resourceVersion read as preconditions. Returns false, and deletes nothing, when the Secret
+   * is missing or belongs to someone else.
+   */
+  async deleteOwnedSecret(owner: ServiceAccount, name: string): Promise<boolean> {
+    const namespace = owner.metadata.namespace;
+    const secret = await this.readSecret(namespace, name);
+    if (!secret || !ownsSecret(owner, secret)) return false;
+    try {
+      await this.core.deleteNamespacedSecret({
+        namespace,
+        name,
+        body: {
+          preconditions: {
+            uid: secret.metadata?.uid,
+            resourceVersion: secret.metadata?.resourceVersion,
+          },
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 404)) throw error;
+    }
+    return true;
   }
 
   /** Deletes a Secret; a missing one is fine. */
@@ -263,6 +311,36 @@ export class ServiceAccountResources {
       );
     }
     return Buffer.from(encoded, 'base64').toString('utf8');
+  }
+}
+
+/**
+ * True when the operator wrote `secret` for `owner`: it carries the operator's managed-by label,
+ * names the resource in the service-account label, and has a controller ownerReference with the
+ * resource's uid. A Secret that a person or another resource created lacks at least the
+ * ownerReference, so the operator never overwrites or deletes it.
+ */
+export function ownsSecret(owner: ServiceAccount, secret: V1Secret): boolean {
+  const labels = secret.metadata?.labels ?? {};
+  if (labels[managedByLabel] !== managedByValue) return false;
+  if (labels[tokenSecretLabel] !== owner.metadata.name) return false;
+  return (secret.metadata?.ownerReferences ?? []).some(
+    (reference) => reference.uid === owner.metadata.uid && reference.controller === true,
+  );
+}
+
+/** A token Secret exists that the operator did not write for this resource. */
+export class SecretConflictError extends Error {
+  readonly namespace: string;
+  readonly secretName: string;
+
+  constructor(namespace: string, secretName: string) {
+    super(
+      `Secret ${namespace}/${secretName} exists and was not written by the operator for this resource`,
+    );
+    this.name = 'SecretConflictError';
+    this.namespace = namespace;
+    this.secretName = secretName;
   }
 }
 

@@ -417,6 +417,49 @@ test('slow scope change is reported', async () => {
   assert.is(ready.status?.tokens?.[0]?.scopesChangedAt, undefined);
 });
 
+// ---- Secrets the operator did not write ------------------------------------------------------
+
+test('foreign Secret is never written', async () => {
+  await core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'unrelated' }, stringData: { foo: 'bar' } },
+  });
+  const bootstrapBefore = await core.readNamespacedSecret({ namespace, name: 'rotator-bootstrap' });
+  const generation = await patchResource([
+    { op: 'add', path: '/spec/tokens/-', value: { name: 'intruder', secretName: 'unrelated' } },
+  ]);
+  const stalled = await waitResource('the resource to report the conflict', (current) => {
+    const ready = readyCondition(current);
+    return ready?.observedGeneration === generation && ready.reason === 'SecretConflict';
+  });
+  assert.match(readyCondition(stalled)!.message, 'Secret default/unrelated exists');
+  const stalledCondition = stalled.status?.conditions?.find((item) => item.type === 'Stalled');
+  assert.is(stalledCondition?.status, 'True');
+  assert.not.ok(
+    stalled.status?.tokens?.some((entry) => entry.name === 'intruder'),
+    'status records a PAT for the conflicting token',
+  );
+  assert.not.ok((await ownedPatNames()).includes('intruder'), 'a PAT was minted for it');
+  await assertUntouched();
+  const bootstrapAfter = await core.readNamespacedSecret({ namespace, name: 'rotator-bootstrap' });
+  assert.is(bootstrapAfter.metadata?.resourceVersion, bootstrapBefore.metadata?.resourceVersion);
+
+  const removed = await patchResource([{ op: 'remove', path: '/spec/tokens/1' }]);
+  await waitResource('the resource to converge without the token', (current) => {
+    const ready = readyCondition(current);
+    return ready?.observedGeneration === removed && ready.status === 'True';
+  });
+  await assertUntouched();
+});
+
+async function assertUntouched(): Promise<void> {
+  const unrelated = await core.readNamespacedSecret({ namespace, name: 'unrelated' });
+  assert.equal(Object.keys(unrelated.data ?? {}), ['foo']);
+  assert.is(Buffer.from(unrelated.data!.foo!, 'base64').toString(), 'bar');
+  assert.is(unrelated.metadata?.ownerReferences, undefined, 'the Secret got an ownerReference');
+  assert.is(unrelated.metadata?.labels, undefined, 'the Secret got labels');
+}
+
 // ---- lost responses ---------------------------------------------------------------------------
 
 test('lost PAT creates leave no orphan', async () => {

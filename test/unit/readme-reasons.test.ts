@@ -53,6 +53,7 @@ test('outcome reasons are in the table', async () => {
     'UserLevelNotAllowed',
     'WaitingForTokenScopes',
     'TokenScopesNotApplied',
+    'SecretConflict',
     'TenantNotReady',
     'TenantNotFound',
   ];

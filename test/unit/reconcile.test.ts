@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { type ReconcileDeps, reconcileServiceAccount } from '../../src/controller/reconcile.ts';
 import { IscAmbiguousError, IscApiError, IscNetworkError } from '../../src/isc/errors.ts';
 import type { Account } from '../../src/isc/types.ts';
+import { SecretConflictError } from '../../src/kube/client.ts';
 import type { ServiceAccount, ServiceAccountStatus } from '../../src/kube/types.ts';
 
 interface Recorder {
@@ -51,6 +52,10 @@ function deps(
     grantedScopes?: string[];
     /** Client id in the bootstrap Secret. */
     bootstrapClientId?: string;
+    /** Token Secrets that exist, by name: written by the operator for the resource, or not. */
+    secrets?: Record<string, 'owned' | 'foreign'>;
+    /** Throw SecretConflictError from writeOwnedSecret, as when a Secret appears after the check. */
+    secretAppears?: boolean;
   } = {},
 ): ReconcileDeps {
   const source = { id: 'source-1', name: 'Service Accounts' };
@@ -73,10 +78,14 @@ function deps(
         return resource();
       },
       writeOwnedSecret: async (_owner: unknown, name: string, data: Record<string, string>) => {
+        if (options.secretAppears) throw new SecretConflictError('default', name);
         recorder.calls.push(`secret:${name}=${data.clientId}`);
       },
-      deleteSecret: async (_namespace: string, name: string) => {
+      secretClaim: async (_owner: unknown, name: string) => options.secrets?.[name] ?? 'absent',
+      deleteOwnedSecret: async (_owner: unknown, name: string) => {
+        if (options.secrets?.[name] === 'foreign') return false;
         recorder.calls.push(`delete-secret:${name}`);
+        return true;
       },
       readSecret: async (_namespace: string, name: string) => ({
         metadata: { name, namespace: 'default', resourceVersion: '7' },
@@ -474,6 +483,108 @@ test('removed token is revoked', async () => {
   assert.ok(recorder.calls.includes('revoke:pat-reporting'));
   assert.ok(recorder.calls.includes('delete-secret:audit01-reporting'));
   assert.equal(observed.tokens, []);
+});
+
+test('foreign Secret gets no PAT', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    secrets: { unrelated: 'foreign' },
+  });
+  const wanting = resource({
+    spec: {
+      ...resource().spec,
+      invite: false,
+      tokens: [tokenSpec, { name: 'other', secretName: 'unrelated' }],
+    },
+    status: { accountOwned: true },
+  });
+  const { outcome, observed } = await reconcileServiceAccount(context, wanting);
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'SecretConflict');
+  assert.match(outcome.kind === 'stalled' ? outcome.message : '', 'Secret default/unrelated');
+  assert.not.ok(recorder.calls.includes('mint:other'), recorder.calls.join(' '));
+  assert.not.ok(recorder.calls.some((call) => call.startsWith('secret:unrelated')));
+  assert.ok(recorder.calls.includes('mint:reporting'), 'the other token was not minted');
+  assert.equal(
+    observed.tokens?.map((entry) => entry.name),
+    ['reporting'],
+  );
+});
+
+// Tokens stored before the CRD rejected these specs: neither is minted into a shared Secret.
+const specConflictCases: Array<[string, Record<string, unknown>, string, string]> = [
+  [
+    'bootstrap Secret',
+    {
+      bootstrapCredentialsSecretRef: { name: 'boot' },
+      tokens: [{ name: 'a', secretName: 'boot' }],
+    },
+    'mint:a',
+    'names the bootstrap Secret boot',
+  ],
+  [
+    'shared Secret',
+    {
+      tokens: [
+        { name: 'x', secretName: 'shared' },
+        { name: 'y', secretName: 'shared' },
+      ],
+    },
+    'mint:y',
+    'tokens "x" and "y" both name Secret shared',
+  ],
+];
+
+for (const [name, tokenFields, notMinted, message] of specConflictCases) {
+  test(`token on ${name} stalls`, async () => {
+    const recorder: Recorder = { calls: [], statusPatches: [] };
+    const context = deps(recorder, { account: account(current), withBootstrap: true });
+    const wanting = resource({
+      spec: { ...resource().spec, invite: false, ...tokenFields },
+      status: { accountOwned: true },
+    });
+    const { outcome } = await reconcileServiceAccount(context, wanting);
+    assert.is(outcome.kind === 'stalled' && outcome.reason, 'SecretConflict');
+    assert.match(outcome.kind === 'stalled' ? outcome.message : '', message);
+    assert.not.ok(recorder.calls.includes(notMinted), recorder.calls.join(' '));
+  });
+}
+
+test('Secret created during mint revokes PAT', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    secretAppears: true,
+  });
+  const wanting = resource({
+    spec: { ...resource().spec, invite: false, tokens: [tokenSpec] },
+    status: { accountOwned: true },
+  });
+  const { outcome, observed } = await reconcileServiceAccount(context, wanting);
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'SecretConflict');
+  assert.ok(recorder.calls.includes('revoke:pat-reporting'), recorder.calls.join(' '));
+  assert.equal(observed.tokens, []);
+});
+
+test('removed token keeps a foreign Secret', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    secrets: { 'audit01-reporting': 'foreign' },
+  });
+  const minted = { name: 'reporting', id: 'pat-reporting', secretName: 'audit01-reporting' };
+  await reconcileServiceAccount(
+    context,
+    resource({
+      spec: { ...resource().spec, invite: false },
+      status: { accountOwned: true, tokens: [minted] },
+    }),
+  );
+  assert.ok(recorder.calls.includes('revoke:pat-reporting'));
+  assert.not.ok(recorder.calls.includes('delete-secret:audit01-reporting'));
 });
 
 const mintedToken = {
