@@ -13,7 +13,7 @@ import {
 import { claimsSameAccount } from './claim-index.ts';
 import type { AccountRead, IdentityRead, InvitationFailure } from './identity-batch.ts';
 import type { TenantSetup } from './tenant.ts';
-import { ensureTokens } from './tokens.ts';
+import { ensureTokens, revokeTokens } from './tokens.ts';
 
 export interface ReconcileDeps {
   resources: ServiceAccountResources;
@@ -632,8 +632,9 @@ async function observe(deps: ReconcileDeps, resource: ServiceAccount): Promise<R
 }
 
 /**
- * Runs while the resource is being deleted: deletes an owned account under deletionPolicy
- * Delete, waits until ISC no longer lists it, then releases the finalizer.
+ * Runs while the resource is being deleted. Under deletionPolicy Delete it revokes the PATs
+ * the resource minted, deletes an owned account, waits until ISC no longer lists it, then
+ * releases the finalizer.
  */
 async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<ReconcileResult> {
   const events: EventNote[] = [];
@@ -677,8 +678,13 @@ async function finalize(deps: ReconcileDeps, resource: ServiceAccount): Promise<
       events,
     };
   }
-  // Orphan leaves everything in ISC, the user levels this resource added included.
-  if (!observeOnly && wantsDeletion(resource)) await withdrawUserLevels(deps, resource);
+  // Orphan leaves everything in ISC, the PATs and user levels this resource added included.
+  // The PATs go first, whether or not the account is owned, because the resource minted them.
+  if (!observeOnly && wantsDeletion(resource)) {
+    const blocked = await revokeTokens(deps, resource, observed, events);
+    if (blocked) return { outcome: blocked, observed, events };
+    await withdrawUserLevels(deps, resource);
+  }
   if (observeOnly || !wantsDeletion(resource) || !owned || !accountId) {
     return release(
       'OrphanedAccount',

@@ -540,6 +540,47 @@ test('scan finds a planted secret', async () => {
   ]);
 });
 
+// ---- deletion ---------------------------------------------------------------------------------
+
+test('deletion revokes the minted PATs', async () => {
+  const before = await getResource();
+  const token = await readCredential('rotator-reporting');
+  assert.is((await login(token)).status, 200);
+  const bootstrapName = before.status!.bootstrapCredentials!.iscName!;
+
+  // The first revocation is carried out, but its response is lost: the rerun finds it gone.
+  emulator.clearCalls();
+  emulator.setFaults({ drops: [{ operation: 'deletePersonalAccessToken', phase: 'after' }] });
+  try {
+    await customObjects.deleteNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: serviceAccountPlural,
+      name,
+    });
+    await waitFor(
+      'a PAT delete to lose its response',
+      async () =>
+        emulator.calls.find(
+          (call) => call.operationId === 'deletePersonalAccessToken' && call.fault === 'drop-after',
+        ),
+      90_000,
+    );
+  } finally {
+    emulator.clearFaults();
+  }
+  await waitFor(
+    'the resource to be gone',
+    async () => ((await getResource().catch(() => undefined)) ? undefined : true),
+    90_000,
+  );
+
+  assert.equal(await ownedPatNames(), [bootstrapName], 'a minted PAT is still listed');
+  assert.is((await login(token)).status, 401, 'the token credential still works');
+  assert.is((await login(await readCredential('rotator-bootstrap'))).status, 200);
+});
+
 test('contract holds for every emulator response', () => {
   assert.equal(emulator.contractViolations, []);
 });

@@ -54,6 +54,7 @@ test('outcome reasons are in the table', async () => {
     'WaitingForTokenScopes',
     'TokenScopesNotApplied',
     'SecretConflict',
+    'TokenRevocationFailed',
     'TenantNotReady',
     'TenantNotFound',
   ];

@@ -56,6 +56,12 @@ function deps(
     secrets?: Record<string, 'owned' | 'foreign'>;
     /** Throw SecretConflictError from writeOwnedSecret, as when a Secret appears after the check. */
     secretAppears?: boolean;
+    /** HTTP status ISC returns for PAT deletes with the service account's credential. */
+    ownRevokeStatus?: number;
+    /** HTTP status ISC returns for PAT deletes with the Tenant's credential. */
+    tenantRevokeStatus?: number;
+    /** PAT ids ISC no longer has, so deleting them returns false. */
+    goneTokens?: string[];
   } = {},
 ): ReconcileDeps {
   const source = { id: 'source-1', name: 'Service Accounts' };
@@ -137,6 +143,12 @@ function deps(
         recorder.calls.push('deleteAccount');
         return true;
       },
+      deletePersonalAccessToken: async (id: string) => {
+        if (options.tenantRevokeStatus) throw patDeleteError(options.tenantRevokeStatus, id);
+        recorder.calls.push(`tenant-revoke:${id}`);
+        return !options.goneTokens?.includes(id);
+      },
+      listPersonalAccessTokensOf: async () => options.ownTokens ?? [],
     } as unknown as ReconcileDeps['api'],
     tenant: {
       ensure: async () => ({ source, accountSchema, identityProfile: { id: 'p' } }),
@@ -168,8 +180,9 @@ function deps(
               );
             },
             deletePersonalAccessToken: async (id: string) => {
+              if (options.ownRevokeStatus) throw patDeleteError(options.ownRevokeStatus, id);
               recorder.calls.push(`revoke:${id}`);
-              return true;
+              return !options.goneTokens?.includes(id);
             },
             setPersonalAccessTokenScopes: async (id: string, scopes: string[]) => {
               recorder.calls.push(`scopes:${id}=${scopes.join('+')}`);
@@ -187,6 +200,15 @@ function deps(
     tenantBaseUrl: 'https://acme.api.identitynow.com',
     now: () => new Date(options.now ?? '2026-01-01T01:00:00Z'),
   };
+}
+
+function patDeleteError(status: number, id: string): IscApiError {
+  return new IscApiError({
+    status,
+    method: 'DELETE',
+    path: `/v2025/personal-access-tokens/${id}`,
+    detail: { messages: ['refused'] },
+  });
 }
 
 function account(attributes: Record<string, string>): Account {
@@ -1084,6 +1106,72 @@ test('orphan policy releases without deleting', async () => {
   const context = deps(recorder, { account: account(current), capabilities: ['HELPDESK'] });
   await reconcileServiceAccount(context, deleting);
   assert.equal(recorder.calls, ['setFinalizers'], 'no account delete and no user level change');
+});
+
+const deletingWithTokens = (spec: Partial<ServiceAccount['spec']> = {}) =>
+  resource({
+    metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+    spec: { ...resource().spec, ...spec },
+    status: {
+      accountOwned: true,
+      identityId: 'identity-1',
+      tokens: [
+        { name: 'reporting', id: 'pat-r1', previousId: 'pat-r0', secretName: 'a' },
+        { name: 'backup', requestedAt: '2026-01-01T00:50:00Z' },
+      ],
+      bootstrapCredentials: { id: 'boot-2', previousId: 'boot-1' },
+    },
+  });
+
+test('deletion revokes PATs before the account', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    bootstrapClientId: 'boot-2',
+    ownTokens: [{ id: 'pat-b', name: 'backup' }],
+    goneTokens: ['pat-r0'],
+  });
+  const { outcome } = await reconcileServiceAccount(context, deletingWithTokens());
+  assert.is(outcome.kind === 'waiting' && outcome.reason, 'DeletingAccount');
+  const revokes = recorder.calls.filter((call) => call.startsWith('revoke:'));
+  assert.equal(revokes, ['revoke:pat-r1', 'revoke:pat-r0', 'revoke:boot-1', 'revoke:pat-b']);
+  assert.not.ok(recorder.calls.includes('revoke:boot-2'), 'the bootstrap PAT was revoked');
+  const lastRevoke = recorder.calls.lastIndexOf('revoke:pat-b');
+  assert.ok(lastRevoke < recorder.calls.indexOf('deleteAccount'), recorder.calls.join(' '));
+  assert.equal(recorder.statusPatches[0], { tokens: [], bootstrapCredentials: null });
+});
+
+test('deletion revokes with the Tenant credential', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current), ownTokens: [] });
+  await reconcileServiceAccount(context, deletingWithTokens());
+  const revokes = recorder.calls.filter((call) => call.startsWith('tenant-revoke:'));
+  assert.equal(revokes, ['tenant-revoke:pat-r1', 'tenant-revoke:pat-r0', 'tenant-revoke:boot-1']);
+  assert.ok(recorder.calls.includes('deleteAccount'));
+});
+
+test('refused revocation stalls the deletion', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, {
+    account: account(current),
+    withBootstrap: true,
+    ownRevokeStatus: 401,
+    tenantRevokeStatus: 403,
+  });
+  const { outcome } = await reconcileServiceAccount(context, deletingWithTokens());
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'TokenRevocationFailed');
+  assert.match(outcome.kind === 'stalled' ? outcome.message : '', 'deletionPolicy Orphan');
+  assert.not.ok(recorder.calls.includes('deleteAccount'));
+  assert.not.ok(recorder.calls.includes('setFinalizers'));
+  assert.equal(recorder.statusPatches, []);
+});
+
+test('orphan deletion keeps the PATs', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const context = deps(recorder, { account: account(current), withBootstrap: true });
+  await reconcileServiceAccount(context, deletingWithTokens({ deletionPolicy: 'Orphan' }));
+  assert.equal(recorder.calls, ['setFinalizers']);
 });
 
 test('an identity converged at this generation is not read again after a restart', async () => {
