@@ -82,6 +82,31 @@ const rejectedAtCreate: Array<[string, Record<string, unknown>, string | RegExp]
   ['tenantRef without name', { ...valid, tenantRef: {} }, 'spec.tenantRef.name'],
   ['tenantRef with empty name', { ...valid, tenantRef: { name: '' } }, 'spec.tenantRef.name'],
   [
+    'token secretName with a path',
+    { ...valid, tokens: [{ name: 'a', secretName: '../kube-system/x' }] },
+    'spec.tokens[0].secretName',
+  ],
+  [
+    'two tokens sharing a Secret',
+    {
+      ...valid,
+      tokens: [
+        { name: 'a', secretName: 'shared' },
+        { name: 'b', secretName: 'shared' },
+      ],
+    },
+    'each token needs its own secretName',
+  ],
+  [
+    'token on the bootstrap Secret',
+    {
+      ...valid,
+      bootstrapCredentialsSecretRef: { name: 'boot' },
+      tokens: [{ name: 'a', secretName: 'boot' }],
+    },
+    'must differ from bootstrapCredentialsSecretRef.name',
+  ],
+  [
     'unknown spec field',
     { ...valid, clientSecret: 'x' },
     /unknown field \\?"spec\.clientSecret\\?"/,
