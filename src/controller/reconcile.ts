@@ -31,8 +31,9 @@ export interface ReconcileDeps {
   /** Attribute updates sent and not yet visible, by resource uid: what was sent, and when. */
   pendingUpdates: Map<string, { attributes: string; sentAt: number }>;
   /**
-   * Identities already seen to carry the mapped e-mail, by resource uid, as `identityId|email`;
-   * a match skips the identity read, so a steady-state resync reads accounts only.
+   * Identities already seen to carry the mapped e-mail, by resource uid, as
+   * `identityId|email|generation`. A match skips the identity read, so a steady-state resync
+   * reads accounts only.
    */
   verifiedIdentities: Map<string, string>;
   /**
@@ -340,7 +341,10 @@ export async function reconcileServiceAccount(
   }
   observed.identityId = account.identityId;
 
-  const verification = `${account.identityId}|${desired['e-mail']!.toLowerCase()}`;
+  // The generation is part of the key, so that every spec change reads the identity once and
+  // notices a registration, as a reconcile-now request does.
+  const verifiedIdentity = `${account.identityId}|${desired['e-mail']!.toLowerCase()}|`;
+  const verification = `${verifiedIdentity}${resource.metadata.generation ?? ''}`;
   const identityId = account.identityId;
   // A reconcile-now request reads the identity again, e.g. to notice a registration.
   const requested = resource.metadata.annotations?.[reconcileNowAnnotation];
@@ -349,6 +353,7 @@ export async function reconcileServiceAccount(
   const verified =
     deps.verifiedIdentities.get(uid) === verification ||
     convergedWithIdentity(resource, account.identityId);
+  const verifiedBefore = verified || deps.verifiedIdentities.get(uid)?.startsWith(verifiedIdentity);
   if (!readRequested && verified) {
     deps.verifiedIdentities.set(uid, verification);
     await ensureInvitation(deps, resource, identityId, undefined, observed, events);
@@ -365,6 +370,9 @@ export async function reconcileServiceAccount(
   if (deps.identities) {
     const read = deps.identities.read(account.identityId);
     if (read.state === 'pending') {
+      // An identity verified before is only read again, so its resource keeps its conditions
+      // meanwhile. A reconcile-now request stays unhandled until the read result is applied.
+      if (verifiedBefore) return result({ kind: 'deferred' });
       return result({
         kind: 'waiting',
         reason: 'WaitingForIdentity',

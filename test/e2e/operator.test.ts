@@ -316,6 +316,63 @@ test('spec update reaches the account', async () => {
   assert.is(after.status?.observedGeneration, before.metadata!.generation! + 1);
 });
 
+/** Completes the invitation of the resource's identity, as its user would. */
+async function registerIdentity(name: string): Promise<void> {
+  const identityId = (await getResource(name)).status!.identityId!;
+  const response = await fetch(`${emulator.url}/__admin/identities/${identityId}/register`, {
+    method: 'POST',
+  });
+  assert.is(response.status, 204, await response.text());
+}
+
+test('one reconcile-now notices a registration', async () => {
+  await waitFor('the invitation of audit01', async () =>
+    (await invitationsSent('audit01')) > 0 ? true : undefined,
+  );
+  await registerIdentity('audit01');
+  const marker = `registration-${Date.now()}`;
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'audit01',
+    body: [
+      { op: 'add', path: '/metadata/annotations', value: { [reconcileNowAnnotation]: marker } },
+    ],
+  });
+  const handled = await waitFor('audit01 to handle the reconcile request', async () => {
+    const resource = await getResource('audit01');
+    return resource.status?.lastHandledReconcileAt === marker ? resource : undefined;
+  });
+  assert.is(handled.status?.invitation?.registered, true);
+  assert.is(readyCondition(handled)?.status, 'True');
+});
+
+test('spec change notices a registration', async () => {
+  await createResource('registration-bot', {
+    accountId: 'SA-450',
+    email: 'registration-bot@example.com',
+  });
+  const created = await waitReady('registration-bot');
+  await waitFor('the invitation of registration-bot', async () =>
+    (await invitationsSent('registration-bot')) > 0 ? true : undefined,
+  );
+  await registerIdentity('registration-bot');
+  // A user level changes neither the account nor the identity's attributes.
+  await customObjects.patchNamespacedCustomObject({
+    group,
+    version,
+    namespace: 'default',
+    plural: serviceAccountPlural,
+    name: 'registration-bot',
+    body: [{ op: 'add', path: '/spec/userLevel', value: ['HELPDESK'] }],
+  });
+  const changed = await waitReady('registration-bot', created.metadata!.generation! + 1);
+  assert.is(changed.status?.invitation?.registered, true);
+  await deleteResource('registration-bot');
+});
+
 async function createResource(name: string, spec: Record<string, unknown>): Promise<void> {
   await customObjects.createNamespacedCustomObject({
     group,
