@@ -1,6 +1,5 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   ApiException,
   CoreV1Api,
@@ -18,33 +17,72 @@ import { group, type ServiceAccount, serviceAccountPlural, version } from '../ku
 import { createLogger } from '../log.ts';
 import { startOperator } from '../operator.ts';
 import { projectPath } from '../paths.ts';
+import { parseCommandArgs, UsageError } from './command-io.ts';
+import { acquireDemoLock, demoLockFile } from './demo-lock.ts';
 
 const demoClientId = 'demo-operator';
 const demoCredentialsSecret = { namespace: 'isc-system', name: 'isc-credentials' };
 
+const demoUsage = `Usage: isc-sa-operator demo [--exit-when-ready] [--no-operator]
+
+Starts kube-apiserver, etcd and kube-controller-manager on loopback, the ISC emulator, a Tenant
+pointing at it and the operator, applies examples/*.yaml and prints their state. State and logs
+go to .demo/ in the project folder; one demo at a time can use it.
+
+Options:
+  --exit-when-ready  stop everything once all resources are Ready (exit 0) or after 5 minutes
+                     (exit 1)
+  --no-operator      start everything but the operator, and print how to run your own with
+                     npm start against the demo's cluster
+  -h, --help         show this help`;
+
+/** Settings tests change; `npm run demo` uses the defaults. */
+export interface DemoOptions {
+  /** Folder for the cluster's data, the kubeconfig, the logs and the lock (default .demo/). */
+  directory?: string;
+}
+
 /**
  * Runs the whole product on this machine: a local API server, the ISC emulator and the
  * operator, with the resources in examples/ applied, and prints their state until Ctrl-C.
+ * Throws UsageError for unknown options and DemoLockedError while another demo uses the folder.
  */
-export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { 'exit-when-ready': { type: 'boolean', default: false }, help: { type: 'boolean' } },
+export async function runDemo(argv: string[], options: DemoOptions = {}): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {
+    'exit-when-ready': { type: 'boolean', default: false },
+    'no-operator': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
-    console.log(
-      'Usage: isc-sa-operator demo [--exit-when-ready]\n\n' +
-        'Starts kube-apiserver, etcd and kube-controller-manager on loopback, the ISC emulator ' +
-        'and the operator,\napplies examples/*.yaml and prints their state. State and logs go ' +
-        'to .demo/ in the project folder.\n  --exit-when-ready  stop everything once all ' +
-        'resources are Ready (exit 0) or after 5 minutes (exit 1)',
-    );
+    console.log(demoUsage);
     return 0;
   }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
 
-  const demoDirectory = projectPath('.demo');
-  await rm(demoDirectory, { recursive: true, force: true });
+  const demoDirectory = options.directory ?? projectPath('.demo');
   await mkdir(demoDirectory, { recursive: true });
+  // The lock comes first: before it, the folder may belong to a running demo.
+  const lock = await acquireDemoLock(demoDirectory);
+  try {
+    await emptyFolder(demoDirectory, demoLockFile);
+    return await runLockedDemo(demoDirectory, values['exit-when-ready'], !values['no-operator']);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Deletes everything in `folder` except the file `keep`. */
+async function emptyFolder(folder: string, keep: string): Promise<void> {
+  for (const entry of await readdir(folder)) {
+    if (entry !== keep) await rm(join(folder, entry), { recursive: true, force: true });
+  }
+}
+
+async function runLockedDemo(
+  demoDirectory: string,
+  exitWhenReady: boolean,
+  withOperator: boolean,
+): Promise<number> {
   const progress = (message: string) => console.log(`• ${message}`);
   const quiet = pino(
     { level: 'warn' },
@@ -86,28 +124,23 @@ export async function runDemo(argv: string[]): Promise<number> {
     );
 
     const operatorLog = join(demoDirectory, 'operator.log');
-    const config = readConfig({
-      ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '2',
-      OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
-      OPERATOR_LEADER_ELECTION: 'false',
-      LOG_LEVEL: 'info',
-    });
-    const logger = createLogger(
-      { level: 'info' },
-      pino.destination({ dest: operatorLog, sync: false }),
-    );
-    const operator = await startOperator(config, kubeConfig, logger, {
-      waitInitialMs: 500,
-      waitMaxMs: 5_000,
-    });
-    stops.push(() => operator.stop());
-    progress(`operator started; its log is ${operatorLog}`);
+    if (withOperator) {
+      const operator = await startDemoOperator(kubeConfig, operatorLog);
+      stops.push(() => operator.stop());
+      progress(`operator started; its log is ${operatorLog}`);
+    }
 
     const applied = await applyExamples(kubeConfig);
     progress(`applied ${applied.join(', ')} from examples/`);
+    if (!withOperator) {
+      console.log(`
+No operator runs (--no-operator). Start your own against the demo's cluster in another
+terminal, in this folder; the table below follows what it does:
+  KUBECONFIG=${cluster.kubeconfigPath} ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS=2 npm start`);
+    }
 
-    const ready = await showUntilReady(kubeConfig, values['exit-when-ready'] ? 300_000 : undefined);
-    if (values['exit-when-ready']) {
+    const ready = await showUntilReady(kubeConfig, exitWhenReady ? 300_000 : undefined);
+    if (exitWhenReady) {
       await stopAll();
       return ready ? 0 : 1;
     }
@@ -127,6 +160,21 @@ Press Ctrl-C to stop everything.`);
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * Starts the operator in this process with short polls, without leader election and on a free
+ * metrics port; its log goes to `logPath`.
+ */
+async function startDemoOperator(kubeConfig: KubeConfig, logPath: string) {
+  const config = readConfig({
+    ISC_IDENTITY_PROCESSING_INTERVAL_SECONDS: '2',
+    OPERATOR_METRICS_ADDRESS: '127.0.0.1:0',
+    OPERATOR_LEADER_ELECTION: 'false',
+    LOG_LEVEL: 'info',
+  });
+  const logger = createLogger({ level: 'info' }, pino.destination({ dest: logPath, sync: false }));
+  return startOperator(config, kubeConfig, logger, { waitInitialMs: 500, waitMaxMs: 5_000 });
 }
 
 async function createCredentialsSecret(
