@@ -11,6 +11,7 @@ import {
   connectTenant,
   TenantRegistry,
 } from './controller/tenant-registry.ts';
+import { describeError } from './errors.ts';
 import { ServiceAccountResources } from './kube/client.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { OperatorMetrics, serveMetrics } from './metrics.ts';
@@ -81,7 +82,9 @@ export async function startOperator(
   // leader is ready once its informer has listed every resource.
   const ready = () => (elector !== undefined && !elector.isLeader) || controller.synced;
   const server = config.metricsAddress
-    ? await serveMetrics(metrics, config.metricsAddress, ready, logger)
+    ? await serveMetrics(metrics, config.metricsAddress, ready, logger).catch((error: unknown) => {
+        throw metricsListenError(error, config.metricsAddress!);
+      })
     : undefined;
 
   if (config.leaderElection) {
@@ -120,6 +123,27 @@ export async function startOperator(
       await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
     },
   };
+}
+
+/**
+ * Explains a failed listen of the metrics server: a bare "listen EADDRINUSE 127.0.0.1:8080"
+ * names neither the endpoint nor the setting that moves it.
+ */
+function metricsListenError(error: unknown, address: { host: string; port: number }): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason =
+    code === 'EADDRINUSE'
+      ? 'the address is already in use'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : describeError(error);
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return new Error(
+    `the metrics and health endpoint (/metrics, /healthz, /readyz) cannot listen on ` +
+      `${host}:${address.port}: ${reason}. Set OPERATOR_METRICS_ADDRESS to a free ` +
+      'host:port (e.g. 127.0.0.1:9090), or to off to run without it',
+    { cause: error },
+  );
 }
 
 /**

@@ -42,7 +42,7 @@ export const exitCodes = {
   changes: 3,
 } as const;
 
-/** Wrong or missing command-line arguments; the command prints it with its usage. */
+/** Wrong or missing command-line arguments; the command prints it with a pointer to --help. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -50,15 +50,18 @@ export class UsageError extends Error {
   }
 }
 
-/** Prints a usage error of `command` followed by its usage and returns the usage exit code. */
-export function reportUsageError(
-  io: CommandIo,
-  command: string,
-  usage: string,
-  error: UsageError,
-): number {
-  io.stderr(`${command}: ${error.message}\n\n${usage}\n`);
+/**
+ * Prints a usage error of `command` (e.g. "plan", "export csv") in one line, followed by where
+ * to find the usage, and returns the usage exit code. The full help text would bury the error.
+ */
+export function reportUsageError(io: CommandIo, command: string, error: UsageError): number {
+  io.stderr(`${usageErrorText(command, error.message)}\n`);
   return exitCodes.usage;
+}
+
+/** Formats a usage error of `command` and the hint to run it with --help. */
+export function usageErrorText(command: string, message: string): string {
+  return `${command}: ${message}\nrun 'isc-sa-operator ${command} --help' for usage`;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -68,7 +71,10 @@ export function parseCommandArgs<T extends Options>(argv: string[], options: T) 
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // Node appends a hint about '--' to an unknown option, which only lengthens the line.
+    const message = (error as Error).message;
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    throw new UsageError(unknown ? `unknown option ${unknown[1]}` : message);
   }
 }
 

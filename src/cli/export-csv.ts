@@ -19,6 +19,7 @@ import {
   UsageError,
 } from './command-io.ts';
 import {
+  checkReachable,
   connectReadOnly,
   parseTenantCommandArgs,
   resolveTenant,
@@ -57,15 +58,15 @@ export async function runExportCsv(argv: string[], io: CommandIo = processIo): P
       return exitCodes.ok;
     }
     const tenant = await resolveTenant(values, io);
-    const api = connectReadOnly(tenant, io);
+    const api = connectReadOnly(tenant, io, 'export csv');
+    await checkReachable(tenant);
     const resources = values['no-cluster']
       ? []
       : await listServiceAccounts(values.kubeconfig ?? io.env.KUBECONFIG);
     io.stdout(await exportAccountFile(api, tenant, resources));
     return exitCodes.ok;
   } catch (error) {
-    if (error instanceof UsageError)
-      return reportUsageError(io, 'export csv', exportCsvUsage, error);
+    if (error instanceof UsageError) return reportUsageError(io, 'export csv', error);
     io.stderr(`export csv: ${describeError(error)}\n`);
     return exitCodes.failed;
   }

@@ -25,10 +25,12 @@ import {
 import { printable } from './manifest-check.ts';
 import { createProgress } from './progress.ts';
 import {
+  checkReachable,
   connectReadOnly,
   parseTenantCommandArgs,
   resolveTenant,
   type TenantTarget,
+  TenantUnreachableError,
   tenantUsage,
 } from './tenant-connection.ts';
 
@@ -117,7 +119,9 @@ export async function runExport(argv: string[], io: CommandIo = processIo): Prom
               'Delete',
             ),
     };
-    const manifests = await exportAccounts(connectReadOnly(tenant, io), tenant, options, io);
+    const api = connectReadOnly(tenant, io, 'export');
+    await checkReachable(tenant);
+    const manifests = await exportAccounts(api, tenant, options, io);
 
     const folder = values['output-dir'];
     const flag = values.overwrite ? 'w' : 'wx';
@@ -147,8 +151,12 @@ export async function runExport(argv: string[], io: CommandIo = processIo): Prom
       io.stderr(`export: wrote ${manifests.length} manifests to ${target}\n`);
     return exitCodes.ok;
   } catch (error) {
-    if (error instanceof UsageError) return reportUsageError(io, 'export', exportUsage, error);
-    if (isIscError(error) || error instanceof SourceNotFoundError) {
+    if (error instanceof UsageError) return reportUsageError(io, 'export', error);
+    if (
+      isIscError(error) ||
+      error instanceof SourceNotFoundError ||
+      error instanceof TenantUnreachableError
+    ) {
       io.stderr(`export: reading the tenant failed: ${describeError(error)}\n`);
       return exitCodes.failed;
     }

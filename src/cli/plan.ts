@@ -10,6 +10,7 @@ import {
   exitCodes,
   parseCommandArgs,
   processIo,
+  reportUsageError,
   UsageError,
   writeResult,
 } from './command-io.ts';
@@ -17,7 +18,14 @@ import { checkManifests, formatFinding } from './manifest-check.ts';
 import { computePlan, hasChanges } from './plan-model.ts';
 import { renderJson, renderMarkdown, renderTable } from './plan-output.ts';
 import { createProgress } from './progress.ts';
-import { connectReadOnly, resolveTenant, tenantOptions, tenantUsage } from './tenant-connection.ts';
+import {
+  checkReachable,
+  connectReadOnly,
+  resolveTenant,
+  TenantUnreachableError,
+  tenantOptions,
+  tenantUsage,
+} from './tenant-connection.ts';
 
 export const planUsage = `Usage: isc-sa-operator plan [options] <file|folder|->...
 
@@ -76,7 +84,7 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
         : (await checkManifests(basePaths, undefined, io.stdin, tenant.name)).resources.filter(
             (resource) => resource.valid,
           );
-    const api = connectReadOnly(tenant, io);
+    const api = connectReadOnly(tenant, io, 'plan');
 
     // The API server would reject invalid documents, so the operator would never see them.
     const invalid = report.findings.filter((finding) => finding.source !== 'policy');
@@ -86,6 +94,7 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
       return exitCodes.failed;
     }
     const violations = report.findings.filter((finding) => finding.source === 'policy');
+    await checkReachable(tenant);
 
     const plan = await computePlan(api, tenant, report.resources, {
       base,
@@ -97,11 +106,8 @@ export async function runPlan(argv: string[], io: CommandIo = processIo): Promis
     if (violations.length > 0 || plan.problems.length > 0) return exitCodes.failed;
     return hasChanges(plan) ? exitCodes.changes : exitCodes.ok;
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`plan: ${error.message}\n\n${planUsage}\n`);
-      return exitCodes.usage;
-    }
-    if (isIscError(error)) {
+    if (error instanceof UsageError) return reportUsageError(io, 'plan', error);
+    if (isIscError(error) || error instanceof TenantUnreachableError) {
       io.stderr(`plan: reading the tenant failed: ${describeError(error)}\n`);
       return exitCodes.failed;
     }

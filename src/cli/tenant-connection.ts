@@ -2,13 +2,14 @@
  * The tenant that `plan` and `export` read, from command-line flags or a Tenant manifest, and a
  * client that can only read it.
  */
-import type { DestinationStream } from 'pino';
+import { connect } from 'node:net';
 import { IscApi } from '../isc/api.ts';
 import { type IscApiVersion, IscClient, type IscRequest, type IscResponse } from '../isc/client.ts';
 import { defaultAllowedUserLevels } from '../isc/user-levels.ts';
 import type { TenantSpec } from '../kube/types.ts';
 import { createLogger } from '../log.ts';
 import { type CommandIo, choice, parseCommandArgs, UsageError } from './command-io.ts';
+import { textLogDestination } from './log-lines.ts';
 import { checkManifests, formatFinding } from './manifest-check.ts';
 
 /** Address of a tenant, and the names of the source and identity profile of its service accounts. */
@@ -127,7 +128,55 @@ function checkedUrl(text: string): string {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new UsageError(`tenant URL "${text}" must use https (http only for a loopback address)`);
   }
+  // The client adds the version to every path, so a URL ending in one would ask for
+  // /v2025/v2025/sources and get 404.
+  const lastSegment = url.pathname.split('/').filter(Boolean).at(-1);
+  if (lastSegment !== undefined && apiVersionSegment.test(lastSegment)) {
+    throw new UsageError(
+      `tenant URL "${text}" ends with the API version "/${lastSegment}"; drop it and give the ` +
+        `tenant API root, e.g. ${url.origin} (--api-version selects the API paths)`,
+    );
+  }
   return text;
+}
+
+/** Path segments that name an ISC API version: v2025, v3, beta, or a service version like v1. */
+const apiVersionSegment = /^(v\d+|beta)$/i;
+
+/** The tenant's host refused or did not accept a TCP connection. */
+export class TenantUnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TenantUnreachableError';
+  }
+}
+
+/**
+ * Opens one TCP connection to the tenant's host and closes it, so that a wrong host or port
+ * fails at once. Without it the ISC client first retries the token request, and each call
+ * that needs it, with backoff: a `plan` against a closed port took many seconds to fail.
+ */
+export async function checkReachable(tenant: TenantTarget, timeoutMs = 10_000): Promise<void> {
+  const url = new URL(tenant.baseUrl);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const fail = (reason: string) => {
+      socket.destroy();
+      reject(
+        new TenantUnreachableError(
+          `cannot connect to the tenant at ${url.origin}: ${reason}; check the tenant URL`,
+        ),
+      );
+    };
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => fail(`no answer within ${timeoutMs / 1000} s`));
+    socket.once('error', (error) => fail(error.message));
+  });
 }
 
 /**
@@ -147,8 +196,12 @@ export class ReadOnlyIscClient extends IscClient {
   }
 }
 
-/** Connects to the tenant read-only with the credentials in ISC_CLIENT_ID and ISC_CLIENT_SECRET. */
-export function connectReadOnly(tenant: TenantTarget, io: CommandIo): IscApi {
+/**
+ * Connects to the tenant read-only with the credentials in ISC_CLIENT_ID and ISC_CLIENT_SECRET.
+ * The client's log lines (retries, and each call with LOG_LEVEL=debug) go to stderr as text
+ * prefixed with `command`.
+ */
+export function connectReadOnly(tenant: TenantTarget, io: CommandIo, command: string): IscApi {
   const clientId = io.env.ISC_CLIENT_ID;
   const clientSecret = io.env.ISC_CLIENT_SECRET;
   if (!clientId || !clientSecret) {
@@ -157,7 +210,7 @@ export function connectReadOnly(tenant: TenantTarget, io: CommandIo): IscApi {
     );
   }
   // Logs go to stderr, so that stdout holds only the plan or the exported YAML.
-  const destination: DestinationStream = { write: (line: string) => io.stderr(line) };
+  const destination = textLogDestination(command, (text) => io.stderr(text));
   const logger = createLogger({ level: io.env.LOG_LEVEL ?? 'warn' }, destination);
   return new IscApi(
     new ReadOnlyIscClient({

@@ -7,6 +7,7 @@ import {
   exitCodes,
   parseCommandArgs,
   processIo,
+  reportUsageError,
   UsageError,
   writeResult,
 } from './command-io.ts';
@@ -88,8 +89,7 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
     return report.findings.length === 0 ? exitCodes.ok : exitCodes.failed;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.stderr(`validate: ${error.message}\n\n${validateUsage}\n`);
-    return exitCodes.usage;
+    return reportUsageError(io, 'validate', error);
   }
 }
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { UsageError } from '../cli/command-io.ts';
 import { parseFaults } from './faults.ts';
 import type { EmulatorFixtures } from './fixtures.ts';
 import { iscDefaultRateLimit, type RateLimitOptions } from './rate-limit.ts';
@@ -54,7 +55,7 @@ Options:
 function parseNonNegativeInteger(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) {
-    throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+    throw new UsageError(`--${name} must be a non-negative integer, got "${value}"`);
   }
   return Number(value);
 }
@@ -64,7 +65,7 @@ function parseRateLimit(value: string | undefined): RateLimitOptions | undefined
   if (value === 'isc') return iscDefaultRateLimit;
   const match = /^(\d+)\/(\d+)$/.exec(value);
   if (!match || Number(match[1]) === 0 || Number(match[2]) === 0) {
-    throw new Error(`--rate-limit must be <requests>/<seconds> or "isc", got "${value}"`);
+    throw new UsageError(`--rate-limit must be <requests>/<seconds> or "isc", got "${value}"`);
   }
   return { requests: Number(match[1]), windowMs: Number(match[2]) * 1000 };
 }
@@ -75,20 +76,20 @@ function readJsonArgument(name: string, value: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`--${name} is not valid JSON: ${(error as Error).message}`);
+    throw new UsageError(`--${name} is not valid JSON: ${(error as Error).message}`);
   }
 }
 
 function parseListOrder(value: string | undefined): EmulatorOptions['listOrder'] {
   if (value === undefined || value === 'shuffled' || value === 'insertion') return value;
-  throw new Error(`--list-order must be shuffled or insertion, got "${value}"`);
+  throw new UsageError(`--list-order must be shuffled or insertion, got "${value}"`);
 }
 
 function parseOperationList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const operations = value.split(',').map((entry) => entry.trim());
   if (operations.some((operation) => !/^[A-Za-z]+$/.test(operation))) {
-    throw new Error(
+    throw new UsageError(
       `--internal-fault-on-missing-scope must be operationIds separated by commas, got "${value}"`,
     );
   }
@@ -133,7 +134,7 @@ export function parseEmulatorCommand(
   const faultsText = values.faults ?? env.ISC_EMULATOR_FAULTS;
   const seed = parseNonNegativeInteger('seed', values.seed ?? env.ISC_EMULATOR_SEED);
   if (seed !== undefined && seed >= 2 ** 32) {
-    throw new Error(`--seed must be below 2^32, got ${seed}`);
+    throw new UsageError(`--seed must be below 2^32, got ${seed}`);
   }
   return {
     help: false,
@@ -193,6 +194,9 @@ export async function runEmulatorCommand(argv: string[]): Promise<void> {
 if (import.meta.main) {
   runEmulatorCommand(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`isc emulator: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    const usage =
+      error instanceof UsageError ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_');
+    process.exitCode = usage ? 2 : 1;
   });
 }
