@@ -1,4 +1,4 @@
-// Command entry of the ISC emulator: `node src/emulator/main.ts --port 8080`, also reachable as
+// Command entry of the ISC emulator: `node src/emulator/main.ts --port 8090`, also reachable as
 // `isc-sa-operator emulator`. Runs until SIGINT or SIGTERM.
 
 import { readFileSync } from 'node:fs';
