@@ -26,6 +26,8 @@ Options:
   --policy FILE     apply the rules of a ServiceAccountPolicy file (see examples/policy.yaml)
   --format FORMAT   text (default) or json
   --output FILE     write the report to FILE instead of stdout
+  --verbose         also list the CEL transition rules, which the API server checks on
+                    update only, against the stored object
   -h, --help        show this help
 
 Exit codes: 0 valid, 1 invalid or unreadable documents, policy violations or an empty stdin,
@@ -38,6 +40,7 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
       policy: { type: 'string' },
       format: { type: 'string' },
       output: { type: 'string' },
+      verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -70,16 +73,23 @@ export async function runValidate(argv: string[], io: CommandIo = processIo): Pr
         findings: report.findings,
         skippedDocuments: report.skippedDocuments,
         notChecked: report.notChecked,
+        updateOnlyRules: report.updateOnlyRules,
       };
       lines.push(JSON.stringify(json, null, 2));
     } else {
       for (const finding of report.findings) lines.push(formatFinding(finding));
       for (const note of report.notChecked) lines.push(`not checked: ${printable(note)}`);
+      if (values.verbose) {
+        for (const rule of report.updateOnlyRules) {
+          lines.push(`checked on update only: ${printable(rule)}`);
+        }
+      }
       const counts = new Map<string, number>();
       for (const resource of report.resources)
         counts.set(resource.kind, (counts.get(resource.kind) ?? 0) + 1);
+      // Kind names take a plain "s" in the plural, as their CRDs' plural names do.
       const kinds =
-        [...counts].map(([kind, count]) => `${count} ${kind}`).join(', ') ||
+        [...counts].map(([kind, count]) => plural(count, kind, `${kind}s`)).join(', ') ||
         'no ServiceAccount or Tenant';
       const problems = plural(report.findings.length, 'problem', 'problems');
       const skipped = plural(report.skippedDocuments, 'other document', 'other documents');

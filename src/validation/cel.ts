@@ -23,6 +23,8 @@ export interface CelSkip {
   path: string;
   rule: string;
   reason: string;
+  /** True for a rule reading `oldSelf`, which the API server checks on update only. */
+  transition: boolean;
 }
 
 export interface CelResult {
@@ -70,6 +72,9 @@ function visit(
   result: CelResult,
 ): void {
   if (value === undefined || value === null) return;
+  // The schema check reports a value of the wrong type; a rule written for the right type would
+  // only add a second, confusing finding.
+  if (!hasSchemaType(node, value)) return;
   for (const rule of node['x-kubernetes-validations'] ?? []) {
     evaluate(rule, node, value, path, evaluator, result);
   }
@@ -88,6 +93,28 @@ function visit(
   for (const [name, child] of Object.entries(fields)) {
     const childSchema = node.properties?.[name] ?? mapValueSchema(node);
     if (childSchema) visit(childSchema, child, [...path, name], evaluator, result);
+  }
+}
+
+function hasSchemaType(node: StructuralSchema, value: unknown): boolean {
+  if (node['x-kubernetes-int-or-string']) {
+    return typeof value === 'string' || Number.isInteger(value);
+  }
+  switch (node.type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'integer':
+      return Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return typeof value === 'object' && !Array.isArray(value);
+    default:
+      return true;
   }
 }
 
@@ -111,15 +138,22 @@ function evaluate(
       path: where,
       rule: rule.rule,
       reason: 'transition rule: compares with the stored object, which only the API server has',
+      transition: true,
     });
     return;
   }
   if (!evaluator) {
-    result.skipped.push({ path: where, rule: rule.rule, reason: `${celPackage} is not installed` });
+    result.skipped.push({
+      path: where,
+      rule: rule.rule,
+      reason: `${celPackage} is not installed`,
+      transition: false,
+    });
     return;
   }
 
-  const outcome = evaluator.run(rule.rule, { self: toCelValue(value, node) });
+  const self = toCelValue(path.length === 0 ? rootView(value) : value, node);
+  const outcome = evaluator.run(rule.rule, { self });
   if (outcome === true) return;
   const target = [...path, ...fieldPathSegments(rule.fieldPath)];
   if (evaluator.isCelError(outcome)) {
@@ -130,6 +164,7 @@ function evaluate(
         path: where,
         rule: rule.rule,
         reason: `uses a Kubernetes CEL function the library lacks (${detail})`,
+        transition: false,
       });
       return;
     }
@@ -143,21 +178,32 @@ function evaluate(
   result.issues.push({
     path: target,
     rule: rule.rule,
-    message: ruleMessage(rule, node, value, evaluator),
+    message: ruleMessage(rule, self, evaluator),
   });
 }
 
-function ruleMessage(
-  rule: CelRule,
-  node: StructuralSchema,
-  value: unknown,
-  evaluator: CelEvaluator,
-): string {
+function ruleMessage(rule: CelRule, self: unknown, evaluator: CelEvaluator): string {
   if (rule.messageExpression) {
-    const message = evaluator.run(rule.messageExpression, { self: toCelValue(value, node) });
+    const message = evaluator.run(rule.messageExpression, { self });
     if (typeof message === 'string' && message !== '') return message;
   }
   return rule.message ?? `failed rule: ${rule.rule}`;
+}
+
+/**
+ * Returns the object bound to `self` for a rule at the schema root: Kubernetes binds only
+ * metadata.name and metadata.generateName there, so the other metadata fields are left out.
+ */
+function rootView(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const object = value as Record<string, unknown>;
+  const metadata = object.metadata;
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return value;
+  const { name, generateName } = metadata as Record<string, unknown>;
+  const visible = Object.fromEntries(
+    Object.entries({ name, generateName }).filter(([, field]) => field !== undefined),
+  );
+  return { ...object, metadata: visible };
 }
 
 /**

@@ -154,6 +154,50 @@ function registerUnknownFormats(ajv: Ajv, node: StructuralSchema): void {
   if (node.items) registerUnknownFormats(ajv, node.items);
 }
 
+/**
+ * Finds items of a list of type map (`x-kubernetes-list-type: map`) that repeat the key of an
+ * earlier item, at any depth, which the API server rejects as a duplicate value. JSON Schema
+ * cannot state this uniqueness, so ajv does not check it.
+ */
+export function listMapIssues(
+  node: StructuralSchema,
+  value: unknown,
+  path: (string | number)[] = [],
+): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  if (Array.isArray(value)) {
+    const keyNames = node['x-kubernetes-list-map-keys'];
+    if (node['x-kubernetes-list-type'] === 'map' && Array.isArray(keyNames)) {
+      const seen = new Set<string>();
+      value.forEach((item, index) => {
+        if (item === null || typeof item !== 'object' || Array.isArray(item)) return;
+        const fields = item as Record<string, unknown>;
+        const key = Object.fromEntries(keyNames.map((name: string) => [name, fields[name]]));
+        const text = JSON.stringify(key);
+        if (seen.has(text)) {
+          issues.push({ path: [...path, index], message: `Duplicate value: ${text}` });
+        }
+        seen.add(text);
+      });
+    }
+    const itemSchema = node.items;
+    if (itemSchema) {
+      value.forEach((item, index) => {
+        issues.push(...listMapIssues(itemSchema, item, [...path, index]));
+      });
+    }
+    return issues;
+  }
+  if (value === null || typeof value !== 'object') return issues;
+  for (const [name, child] of Object.entries(value as Record<string, unknown>)) {
+    const childSchema =
+      node.properties?.[name] ??
+      (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+    if (childSchema) issues.push(...listMapIssues(childSchema, child, [...path, name]));
+  }
+  return issues;
+}
+
 /** Converts ajv's errors to one issue per field, in the wording of API server messages. */
 export function schemaIssues(errors: readonly ErrorObject[] | null | undefined): SchemaIssue[] {
   const issues: SchemaIssue[] = [];

@@ -138,10 +138,12 @@ export function parsePolicy(text: string, path: string): Policy {
   const content: unknown = document.toJS();
   if (!validatePolicyFile(content)) {
     const error = validatePolicyFile.errors![0]!;
-    const detail =
-      error.keyword === 'additionalProperties'
-        ? `unknown field "${error.params.additionalProperty}"`
-        : error.message;
+    let detail = error.message;
+    if (error.keyword === 'additionalProperties') {
+      detail = `unknown field "${error.params.additionalProperty}"`;
+    } else if (error.keyword === 'const') {
+      detail = `must be ${JSON.stringify(error.params.allowedValue)}`;
+    }
     throw new PolicyError(
       `policy file "${path}" is invalid at "${error.instancePath || '/'}": ${detail}`,
     );

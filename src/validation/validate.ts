@@ -6,8 +6,8 @@
 import type { SourceDocument } from '../cli/yaml-documents.ts';
 import { sourceScope, tenantScope } from '../controller/claim-index.ts';
 import { defaultTenantAnnotation } from '../kube/types.ts';
-import { type CelEvaluator, checkCelRules, formatPath } from './cel.ts';
-import { type ResourceSchema, schemaIssues } from './crd-schema.ts';
+import { type CelEvaluator, type CelSkip, checkCelRules, formatPath } from './cel.ts';
+import { listMapIssues, type ResourceSchema, schemaIssues } from './crd-schema.ts';
 import { checkPolicy, inactiveRules, type Policy } from './policy.ts';
 
 /** API group of the operator's resources; other documents are skipped. */
@@ -51,6 +51,11 @@ export interface ValidationReport {
   skippedDocuments: number;
   /** Checks that did not run, each with the reason. */
   notChecked: string[];
+  /**
+   * CEL transition rules (reading `oldSelf`). The API server checks them on update only, against
+   * the stored object, so they cannot fail a create and are not counted as gaps.
+   */
+  updateOnlyRules: string[];
 }
 
 export interface ValidationOptions {
@@ -78,8 +83,9 @@ export function validateDocuments(
     findings: [],
     skippedDocuments: 0,
     notChecked: [],
+    updateOnlyRules: [],
   };
-  const skippedRules = new Map<string, string>();
+  const skippedRules = new Map<string, CelSkip>();
 
   for (const document of expandLists(documents)) {
     const object = document.value;
@@ -102,7 +108,10 @@ export function validateDocuments(
   }
 
   checkDuplicates(report, options.defaultTenant);
-  for (const [rule, reason] of skippedRules) report.notChecked.push(`CEL rule ${rule}: ${reason}`);
+  for (const [rule, skip] of skippedRules) {
+    if (skip.transition) report.updateOnlyRules.push(`CEL rule ${rule}`);
+    else report.notChecked.push(`CEL rule ${rule}: ${skip.reason}`);
+  }
   const serviceAccountSchema = options.schemas.find((schema) => schema.kind === 'ServiceAccount');
   if (options.policy && serviceAccountSchema) {
     for (const rule of inactiveRules(options.policy, serviceAccountSchema.schema)) {
@@ -118,7 +127,7 @@ function checkResource(
   version: string,
   options: ValidationOptions,
   report: ValidationReport,
-  skippedRules: Map<string, string>,
+  skippedRules: Map<string, CelSkip>,
 ): void {
   const kind = object.kind as string;
   const metadata = isRecord(object.metadata) ? object.metadata : {};
@@ -188,10 +197,12 @@ function checkResource(
     for (const issue of schemaIssues(schema.validate.errors))
       add(issue.path, issue.message, 'schema');
   }
+  for (const issue of listMapIssues(schema.schema, defaulted)) {
+    add(issue.path, issue.message, 'schema');
+  }
   const cel = checkCelRules(schema.schema, defaulted, options.cel);
   for (const issue of cel.issues) add(issue.path, issue.message, 'cel', issue.rule);
-  for (const skip of cel.skipped)
-    skippedRules.set(`"${skip.rule}" on ${kind} ${skip.path}`, skip.reason);
+  for (const skip of cel.skipped) skippedRules.set(`"${skip.rule}" on ${kind} ${skip.path}`, skip);
 
   const valid = report.findings.length === findingsBefore;
   if (kind === 'ServiceAccount' && options.policy) {

@@ -5,7 +5,8 @@ import { type LocalCluster, startLocalCluster } from '../../src/envtest/index.ts
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { installCrds } from '../../src/kube/crds.ts';
 import { group, serviceAccountPlural, version } from '../../src/kube/types.ts';
-import { admissionRejection } from '../support/admission.ts';
+import { admissionRejection, validateFindings } from '../support/admission.ts';
+import { baseUrlCases, emailCases } from '../support/admission-cases.ts';
 
 let cluster: LocalCluster;
 let kubeConfig: KubeConfig;
@@ -89,13 +90,78 @@ const invalidCases: Array<[string, Record<string, unknown>, string]> = [
 
 for (const [name, spec, expected] of invalidCases) {
   test(`admission rejects ${name}`, async () => {
-    const message = await admissionRejection(() =>
-      create(resource(`bad-${invalidCases.findIndex((c) => c[0] === name)}`, spec)),
-    );
+    const body = resource(`bad-${invalidCases.findIndex((c) => c[0] === name)}`, spec);
+    const message = await admissionRejection(() => create(body));
     assert.ok(message !== undefined, 'the API server accepted an invalid resource');
     assert.match(message!, expected);
+    assert.ok((await validateFindings(body)).length > 0, 'validate found no problem');
   });
 }
+
+/**
+ * Creates `body` and checks that the API server and `validate` both reach the expected
+ * verdict. Returns the rejection message, if any.
+ */
+async function assertVerdicts(
+  body: { metadata: { name: string } },
+  accepted: boolean,
+  createBody: (body: unknown) => Promise<unknown>,
+): Promise<string | undefined> {
+  const message = await admissionRejection(() => createBody(body));
+  const findings = await validateFindings(body);
+  assert.is(message === undefined, accepted, `API server verdict: ${message ?? 'accepted'}`);
+  assert.is(findings.length === 0, accepted, `validate verdict: ${JSON.stringify(findings)}`);
+  return message;
+}
+
+for (const [index, [email, accepted]] of emailCases.entries()) {
+  test(`email ${JSON.stringify(email)}: admission and validate agree`, async () => {
+    const body = resource(`email-${index}`, { ...valid, email });
+    const message = await assertVerdicts(body, accepted, create);
+    if (!accepted) assert.match(message!, 'spec.email');
+  });
+}
+
+const createTenant = (body: unknown) =>
+  api.createClusterCustomObject({ group, version, plural: 'tenants', body });
+
+for (const [index, [baseUrl, accepted]] of baseUrlCases.entries()) {
+  test(`baseUrl ${baseUrl}: admission and validate agree`, async () => {
+    const body = {
+      apiVersion: `${group}/${version}`,
+      kind: 'Tenant',
+      metadata: { name: `url-${index}` },
+      spec: { baseUrl, credentialsSecretRef: { namespace: 'isc-system', name: 'creds' } },
+    };
+    const message = await assertVerdicts(body, accepted, createTenant);
+    if (!accepted) assert.match(message!, 'spec.baseUrl');
+  });
+}
+
+/** Account names: metadata.name is the account name unless spec.name is set. */
+const accountNameCases: Array<[string, string, Record<string, unknown>, boolean]> = [
+  ['129-character metadata.name', 'm'.repeat(129), valid, false],
+  ['253-character metadata.name', `${'m'.repeat(126)}.${'m'.repeat(126)}`, valid, false],
+  ['128-character metadata.name', 'n'.repeat(128), valid, true],
+  ['long metadata.name with spec.name', 'o'.repeat(200), { ...valid, name: 'short' }, true],
+];
+
+for (const [name, metadataName, spec, accepted] of accountNameCases) {
+  test(`${name}: admission and validate agree`, async () => {
+    const message = await assertVerdicts(resource(metadataName, spec), accepted, create);
+    if (!accepted) assert.match(message!, 'at most 128 characters');
+  });
+}
+
+test('duplicate token names: admission and validate agree', async () => {
+  const tokens = ['a', 'b', 'a'].map((name) => ({ name, secretName: `pat-${name}` }));
+  const body = resource('twin-tokens', { ...valid, tokens });
+  const message = await assertVerdicts(body, false, create);
+  assert.match(message!, 'spec.tokens[2]: Duplicate value: {\\"name\\":\\"a\\"}');
+  const findings = await validateFindings(body);
+  const duplicate = findings.find((finding) => finding.path === 'spec.tokens[2]');
+  assert.is(duplicate?.message, 'Duplicate value: {"name":"a"}');
+});
 
 test('admission accepts the guide example', async () => {
   const message = await admissionRejection(() =>

@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { group, serviceAccountPlural, version } from '../../src/kube/types.ts';
-import { admissionRejection } from '../support/admission.ts';
+import { admissionRejection, validateFindings } from '../support/admission.ts';
 import {
   accountsOnSource,
   condition,
@@ -16,6 +16,7 @@ import {
   createTaskIds,
   patchResource,
   type ReliabilityEnv,
+  resourceBody,
   startReliabilityEnv,
   waitConverged,
   waitReason,
@@ -47,6 +48,18 @@ const rejectedAtCreate: Array<[string, Record<string, unknown>, string | RegExp]
   ['email of 255 characters', { ...valid, email: `${'a'.repeat(243)}@example.com` }, 'spec.email'],
   ['email as a number', { ...valid, email: 5 }, 'spec.email'],
   ['email with newline', { ...valid, email: 'svc@example.com\n' }, 'spec.email'],
+  ['email with quoted comma', { ...valid, email: '"a,b"@example.com' }, 'spec.email'],
+  ['email without dot in domain', { ...valid, email: 'a@localhost' }, 'spec.email'],
+  ['non-ASCII email', { ...valid, email: 'ü@exämple.com' }, 'spec.email'],
+  ['email with trailing space', { ...valid, email: 'a@example.com ' }, 'spec.email'],
+  [
+    'duplicate token names',
+    {
+      ...valid,
+      tokens: ['a', 'b', 'a'].map((name) => ({ name, secretName: `pat-${name}` })),
+    },
+    'spec.tokens[2]: Duplicate value',
+  ],
   ['formula in name', { ...valid, name: "=cmd|' /C calc'!A0" }, 'spec.name'],
   ['formula in accountId', { ...valid, accountId: '=1+1' }, 'spec.accountId'],
   ['quote in accountId', { ...valid, accountId: 'SA"1' }, 'spec.accountId'],
@@ -132,8 +145,22 @@ for (const [index, [name, spec, expected]] of rejectedAtCreate.entries()) {
     );
     assert.ok(message !== undefined, 'the API server accepted an invalid resource');
     assert.match(message!, expected);
+    const findings = await validateFindings(resourceBody(`rejected-${index}`, spec));
+    assert.ok(findings.length > 0, 'validate found no problem');
   });
 }
+
+test('admission rejects a 129-character account name', async () => {
+  // Without spec.name, metadata.name (up to 253 characters) is the account name.
+  const name = 'l'.repeat(129);
+  const message = await admissionRejection(() =>
+    createResource(env.customObjects, 'host-a', name, valid),
+  );
+  assert.ok(message !== undefined, 'the API server accepted a 129-character account name');
+  assert.match(message!, 'at most 128 characters');
+  const findings = await validateFindings(resourceBody(name, valid));
+  assert.ok(findings.length > 0, 'validate found no problem');
+});
 
 test('admission rejects an unknown top-level field', async () => {
   const message = await admissionRejection(() =>

@@ -23,6 +23,7 @@ import {
 import { loadCelEvaluator } from '../../src/validation/cel.ts';
 import { loadResourceSchemas, type ResourceSchema } from '../../src/validation/crd-schema.ts';
 import { validateDocuments } from '../../src/validation/validate.ts';
+import { baseUrlCases, emailCases } from '../support/admission-cases.ts';
 
 let schemas: ResourceSchema[];
 let cel: Awaited<ReturnType<typeof loadCelEvaluator>>;
@@ -49,7 +50,6 @@ spec:
 // Each case: the spec lines (from line 7 on), then the expected path, line and message part.
 const invalidCases: Array<[string, string, string, number, string]> = [
   ['missing email', '  purpose: x\n', 'spec.email', 6, 'required'],
-  ['malformed email', '  email: not-an-email\n', 'spec.email', 7, 'format'],
   ['unknown field', '  email: a@example.com\n  owner: me\n', 'spec.owner', 8, 'unknown field'],
   [
     'bad enum',
@@ -155,7 +155,7 @@ test('duplicate account id across documents', () => {
 
 test('duplicate account id beside schema errors', () => {
   const second = header.replace('audit01', 'audit02');
-  const invalid = '  email: not-an-email\n  accountId: SA-1\n';
+  const invalid = '  email: 7\n  accountId: SA-1\n';
   const valid = '  email: b@example.com\n  accountId: sa-1\n';
   for (const [first, last] of [
     [invalid, valid],
@@ -468,7 +468,71 @@ test('CEL rules run or are listed as not checked', () => {
     assert.equal(report.findings, []);
     assert.ok(report.notChecked.some((note) => note.includes("'e-mail'")));
   }
-  assert.ok(report.notChecked.some((note) => note.includes('transition rule')));
+  assert.ok(report.updateOnlyRules.some((rule) => rule.includes('oldSelf.accountId')));
+  assert.not.ok(report.notChecked.some((note) => note.includes('oldSelf')));
+});
+
+for (const [email, accepted] of emailCases) {
+  test(`email ${JSON.stringify(email)} ${accepted ? 'passes' : 'fails'}`, () => {
+    const { report } = check(`${header}  email: ${JSON.stringify(email)}\n`);
+    const finding = report.findings.find((candidate) => candidate.path === 'spec.email');
+    if (accepted) {
+      assert.equal(report.findings, []);
+      return;
+    }
+    assert.ok(finding, `no finding at spec.email: ${JSON.stringify(report.findings)}`);
+    assert.is(finding.line, 7);
+    assert.match(finding.message, 'must be an ASCII address');
+  });
+}
+
+const tenantHeader = `apiVersion: isc.sailpoint/v1alpha1
+kind: Tenant
+metadata:
+  name: sandbox
+spec:
+  credentialsSecretRef: { namespace: isc-system, name: creds }
+`;
+
+for (const [baseUrl, accepted] of baseUrlCases) {
+  test(`Tenant baseUrl ${baseUrl} ${accepted ? 'passes' : 'fails'}`, () => {
+    const { report } = check(`${tenantHeader}  baseUrl: ${JSON.stringify(baseUrl)}\n`);
+    if (accepted) {
+      assert.equal(report.findings, []);
+      return;
+    }
+    const finding = report.findings.find((candidate) => candidate.path === 'spec.baseUrl');
+    assert.ok(finding, `no finding at spec.baseUrl: ${JSON.stringify(report.findings)}`);
+    assert.is(finding.line, 7);
+  });
+}
+
+test('long metadata.name needs spec.name', () => {
+  const longName = 'a'.repeat(129);
+  const { report } = check(`${header.replace('audit01', longName)}  email: a@example.com\n`);
+  assert.is(report.findings.length, 1, JSON.stringify(report.findings));
+  assert.is(report.findings[0]?.path, 'metadata');
+  assert.is(report.findings[0]?.source, 'cel');
+  assert.match(report.findings[0]!.message, 'at most 128 characters');
+
+  const named = check(
+    `${header.replace('audit01', longName)}  name: short\n  email: a@example.com\n`,
+  );
+  assert.equal(named.report.findings, []);
+  const longest = check(`${header.replace('audit01', 'a'.repeat(128))}  email: a@example.com\n`);
+  assert.equal(longest.report.findings, []);
+});
+
+test('duplicate token names', () => {
+  const tokens = ['a', 'b', 'a']
+    .map((name) => `    - { name: ${name}, secretName: s-${name} }\n`)
+    .join('');
+  const { report } = check(`${header}  email: a@example.com\n  tokens:\n${tokens}`);
+  assert.is(report.findings.length, 1, JSON.stringify(report.findings));
+  assert.is(report.findings[0]?.path, 'spec.tokens[2]');
+  assert.is(report.findings[0]?.line, 11);
+  assert.is(report.findings[0]?.message, 'Duplicate value: {"name":"a"}');
+  assert.is(report.findings[0]?.source, 'schema');
 });
 
 // The CRD's token rules, as the API server applies them at admission (see crd-admission.test.ts).
@@ -590,7 +654,32 @@ test('README validate example passes', async () => {
   const result = capture();
   const code = await runValidate([examples, '--policy', join(examples, 'policy.yaml')], result.io);
   assert.is(code, 0, result.out());
-  assert.match(result.out(), '3 ServiceAccount, 1 Tenant checked, 0 problems');
+  assert.match(result.out(), '3 ServiceAccounts, 1 Tenant checked, 0 problems');
+  assert.not.match(result.out(), 'oldSelf');
+});
+
+test('--verbose lists update-only rules', async () => {
+  const quiet = capture(`${header}  email: a@example.com\n`);
+  assert.is(await runValidate(['-'], quiet.io), 0);
+  assert.is(quiet.out(), '1 ServiceAccount checked, 0 problems, 0 other documents skipped\n');
+
+  const verbose = capture(`${header}  email: a@example.com\n`);
+  assert.is(await runValidate(['-', '--verbose'], verbose.io), 0);
+  const lines = verbose.out().split('\n');
+  assert.is(lines.filter((line) => line.startsWith('checked on update only: ')).length, 3);
+});
+
+test('wrong policy kind names the expected kind', async () => {
+  const folder = await mkdtemp(join(tmpdir(), 'cli-validate-'));
+  try {
+    const policy = join(folder, 'policy.yaml');
+    await writeFile(policy, 'kind: Policy\nrules: {}\n');
+    const result = capture(`${header}  email: a@example.com\n`);
+    assert.is(await runValidate(['-', '--policy', policy], result.io), 2);
+    assert.match(result.err(), '"/kind": must be "ServiceAccountPolicy"');
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
 });
 
 test('empty stdin fails validate', async () => {
