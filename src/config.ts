@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { baseUrlProblem } from './isc/base-url.ts';
 import type { IscApiVersion } from './isc/client.ts';
 
 const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -57,8 +58,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   const envTenant = Boolean(baseUrl || env.ISC_CREDENTIALS_SECRET || env.ISC_CLIENT_ID);
   if (envTenant && !baseUrl) {
     problems.push('ISC_BASE_URL is missing (e.g. https://acme.api.identitynow.com)');
-  } else if (baseUrl && !/^https?:\/\/[^/]+/.test(baseUrl)) {
-    problems.push(`ISC_BASE_URL "${baseUrl}" is not an http(s) URL`);
+  } else if (baseUrl) {
+    const problem = baseUrlProblem(baseUrl);
+    if (problem) problems.push(`ISC_BASE_URL "${baseUrl}" ${problem}`);
   }
 
   const apiVersion = env.ISC_API_VERSION ?? 'v2025';

@@ -4,6 +4,7 @@
  */
 import { connect } from 'node:net';
 import { IscApi } from '../isc/api.ts';
+import { baseUrlProblem } from '../isc/base-url.ts';
 import { type IscApiVersion, IscClient, type IscRequest, type IscResponse } from '../isc/client.ts';
 import { defaultAllowedUserLevels } from '../isc/user-levels.ts';
 import type { TenantSpec } from '../kube/types.ts';
@@ -67,8 +68,6 @@ Credentials: the client id and secret of a personal access token in the environm
 ISC_CLIENT_ID and ISC_CLIENT_SECRET (--credentials-env states this; it is the only source).
 Only GET requests are sent, besides the token request.`;
 
-const loopbackHosts = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
 interface TenantFlags {
   'tenant-url'?: string | undefined;
   'tenant-file'?: string | undefined;
@@ -118,18 +117,11 @@ export async function resolveTenant(flags: TenantFlags, io: CommandIo): Promise<
 
 /** Accepts https, and plain http only on loopback, so a secret never crosses a network unencrypted. */
 function checkedUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`tenant URL "${text}" is not a valid URL`);
-  }
-  const loopback = loopbackHosts.has(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new UsageError(`tenant URL "${text}" must use https (http only for a loopback address)`);
-  }
+  const problem = baseUrlProblem(text);
+  if (problem) throw new UsageError(`tenant URL "${text}" ${problem}`);
   // The client adds the version to every path, so a URL ending in one would ask for
   // /v2025/v2025/sources and get 404.
+  const url = new URL(text);
   const lastSegment = url.pathname.split('/').filter(Boolean).at(-1);
   if (lastSegment !== undefined && apiVersionSegment.test(lastSegment)) {
     throw new UsageError(

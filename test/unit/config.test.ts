@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, readConfig } from '../../src/config.ts';
+import { baseUrlCases } from '../support/admission-cases.ts';
 
 const minimal = {
   ISC_BASE_URL: 'https://acme.api.identitynow.com',
@@ -88,5 +89,13 @@ test('metrics address parsing', () => {
   assert.is(readConfig({ ...minimal, OPERATOR_METRICS_ADDRESS: 'off' }).metricsAddress, undefined);
   assert.throws(() => readConfig({ ...minimal, OPERATOR_METRICS_ADDRESS: '8080' }), /host:port/);
 });
+
+for (const [baseUrl, accepted] of baseUrlCases) {
+  test(`ISC_BASE_URL ${accepted ? 'accepts' : 'rejects'} ${baseUrl}`, () => {
+    const read = () => readConfig({ ...minimal, ISC_BASE_URL: baseUrl });
+    if (accepted) assert.is(read().isc?.baseUrl, baseUrl);
+    else assert.throws(read, /ISC_BASE_URL ".*" (must use https|is not a valid URL)/);
+  });
+}
 
 test.run();
