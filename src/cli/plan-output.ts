@@ -194,8 +194,8 @@ export function renderMarkdown(plan: Plan, violations: readonly Finding[]): stri
 
 function markdownRow(entry: AccountPlan): string {
   const changes = entry.changes.map((change) => {
-    const from = change.from === undefined ? '' : `${escapeMarkdown(quote(change.from))} → `;
-    return `${escapeMarkdown(change.attribute)}: ${from}${escapeMarkdown(quote(change.to))}`;
+    const from = change.from === undefined ? '' : `${markdownQuote(change.from)} → `;
+    return `${escapeMarkdown(change.attribute)}: ${from}${markdownQuote(change.to)}`;
   });
   changes.push(...accessLines(entry).map(escapeMarkdown));
   const action = writesToIsc(entry) ? `**${entry.action}**` : entry.action;
@@ -226,20 +226,27 @@ function appendLists(
   }
 }
 
-function quote(value: string): string {
-  return JSON.stringify(value);
+/**
+ * Puts a value between plain double quotes. JSON quoting would add backslashes before inner
+ * quotes, which the Markdown escaping would then double.
+ */
+function markdownQuote(value: string): string {
+  return `"${escapeMarkdown(value)}"`;
 }
 
 /**
  * Escapes text for a Markdown table cell: HTML is neutralized, the characters of Markdown
- * syntax are backslash-escaped, and line breaks become visible `\n`.
+ * syntax are backslash-escaped, and line breaks become visible `\n`. An `@` that could start a
+ * mention (not preceded by a letter or digit) goes into a code span: a backslash escape would
+ * still render as `@name`, which GitHub may link as a mention, and it links none inside code.
  */
 export function escapeMarkdown(text: string): string {
   return printable(text.replace(/\r?\n/g, '\\n'))
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/([\\`*_[\]|#~!])/g, '\\$1');
+    .replace(/([\\`*_[\]|#~!])/g, '\\$1')
+    .replace(/(^|[^A-Za-z0-9])(@+)/g, '$1`$2`');
 }
 
 function alignColumns(rows: string[][]): string[] {
