@@ -154,7 +154,7 @@ for (const [name, metadataName, spec, accepted] of accountNameCases) {
 }
 
 test('duplicate token names: admission and validate agree', async () => {
-  const tokens = ['a', 'b', 'a'].map((name) => ({ name, secretName: `pat-${name}` }));
+  const tokens = ['a', 'b', 'a'].map((name, index) => ({ name, secretName: `pat-${index}` }));
   const body = resource('twin-tokens', { ...valid, tokens });
   const message = await assertVerdicts(body, false, create);
   assert.match(message!, 'spec.tokens[2]: Duplicate value: {\\"name\\":\\"a\\"}');

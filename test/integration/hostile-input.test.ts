@@ -56,7 +56,7 @@ const rejectedAtCreate: Array<[string, Record<string, unknown>, string | RegExp]
     'duplicate token names',
     {
       ...valid,
-      tokens: ['a', 'b', 'a'].map((name) => ({ name, secretName: `pat-${name}` })),
+      tokens: ['a', 'b', 'a'].map((name, index) => ({ name, secretName: `pat-${index}` })),
     },
     'spec.tokens[2]: Duplicate value',
   ],

@@ -525,7 +525,7 @@ test('long metadata.name needs spec.name', () => {
 
 test('duplicate token names', () => {
   const tokens = ['a', 'b', 'a']
-    .map((name) => `    - { name: ${name}, secretName: s-${name} }\n`)
+    .map((name, index) => `    - { name: ${name}, secretName: s-${index} }\n`)
     .join('');
   const { report } = check(`${header}  email: a@example.com\n  tokens:\n${tokens}`);
   assert.is(report.findings.length, 1, JSON.stringify(report.findings));
