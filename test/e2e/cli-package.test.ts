@@ -76,7 +76,7 @@ for (const command of ['validate', 'plan', 'export']) {
 test('bin validates the packaged examples', async () => {
   const result = await cli('validate', join(folder, 'package', 'examples'));
   assert.is(result.code, 0, result.stdout);
-  assert.match(result.stdout, /ServiceAccount, 1 Tenant checked, 0 problems/);
+  assert.match(result.stdout, /3 ServiceAccounts, 1 Tenant checked, 0 problems/);
 });
 
 test.run();
