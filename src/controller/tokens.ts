@@ -226,9 +226,9 @@ function foreignSecretMessage(resource: ServiceAccount, spec: TokenSpec): string
  * bootstrap PAT in its grace period. The current bootstrap PAT stays, because it is the
  * person's credential and the operator needs it to revoke the others. Calls run as the service
  * account. When its credential is missing or refused, the Tenant's credential tries the same
- * deletes, because ISC allows them with the right idn:all-personal-access-tokens:manage. A PAT that is
- * already gone counts as revoked, so a rerun after a crash goes on where it stopped. Returns
- * an outcome when neither credential may revoke them.
+ * deletes, because ISC allows them with the right idn:all-personal-access-tokens:manage. A PAT
+ * that is already gone counts as revoked, so a rerun after a crash goes on where it stopped.
+ * Returns an outcome when neither credential may revoke them.
  */
 export async function revokeTokens(
   deps: ReconcileDeps,

@@ -339,9 +339,12 @@ test('scenario runs with chart RBAC', async () => {
   );
 
   // A token minted and revoked: the operator reads the bootstrap Secret, finds a Secret of the
-  // token's name already there (created here), replaces it, and deletes it on revocation.
+  // token's name already there, replaces it, and deletes it on revocation. The Secret created
+  // here carries the operator's labels and an ownerReference to the resource, as one the
+  // operator wrote before (for example ahead of a rotation) would; it replaces no other Secret.
   const core = admin.makeApiClient(CoreV1Api);
-  const identityId = (await read()).status.identityId as string;
+  const current = await read();
+  const identityId = current.status.identityId as string;
   const bootstrap = (await (
     await fetch(
       `${emulator.url}/__admin/identities/${identityId}/personal-access-tokens?name=bootstrap`,
@@ -357,7 +360,25 @@ test('scenario runs with chart RBAC', async () => {
   });
   await core.createNamespacedSecret({
     namespace: 'default',
-    body: { metadata: { name: 'rbac-bot-token' }, stringData: { placeholder: 'x' } },
+    body: {
+      metadata: {
+        name: 'rbac-bot-token',
+        labels: {
+          'app.kubernetes.io/managed-by': 'isc-sa-operator',
+          'isc.sailpoint/service-account': 'rbac-bot',
+        },
+        ownerReferences: [
+          {
+            apiVersion: `${group}/${version}`,
+            kind: 'ServiceAccount',
+            name: 'rbac-bot',
+            uid: current.metadata.uid,
+            controller: true,
+          },
+        ],
+      },
+      stringData: { placeholder: 'x' },
+    },
   });
   await customObjects.patchNamespacedCustomObject(
     {
