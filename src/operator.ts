@@ -172,6 +172,13 @@ async function registerEnvironmentTenant(
       baseUrl: isc.baseUrl,
       apiVersion: isc.apiVersion,
       ...credentials,
+      ...(isc.credentialsSecret
+        ? {
+            credential:
+              `Secret ${isc.credentialsSecret.namespace}/${isc.credentialsSecret.name} ` +
+              '(ISC_CREDENTIALS_SECRET)',
+          }
+        : {}),
       sourceName: config.sourceName,
       identityProfileName: config.identityProfileName,
       ownerIdentityId: config.ownerIdentityId,

@@ -14,6 +14,7 @@ import {
   startInformerOnce,
 } from '../kube/informers.ts';
 import {
+  accountFinalizer,
   group,
   objectKey,
   pausedAnnotation,
@@ -39,8 +40,9 @@ import {
   type ReconcileDeps,
   type ReconcileResult,
   reconcileServiceAccount,
+  releaseWithoutTenant,
 } from './reconcile.ts';
-import type { TenantConnection, TenantRegistry } from './tenant-registry.ts';
+import type { TenantConnection, TenantRegistry, TenantResolution } from './tenant-registry.ts';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -336,11 +338,7 @@ export class ServiceAccountController {
     const tenant = this.registry.resolve(tenantReferenceOf(resource));
     let result: ReconcileResult | { failure: Failure };
     if (!tenant.ok) {
-      result = {
-        outcome: { kind: 'waiting', reason: tenant.reason, message: tenant.message },
-        observed: {},
-        events: [],
-      };
+      result = await this.withoutTenant(resource, tenant, logger);
       await this.finish(key, resource, result, logger);
       return;
     }
@@ -376,8 +374,54 @@ export class ServiceAccountController {
       result = { failure: classifyFailure(error) };
     }
     if ('observed' in result) result.observed.tenant = tenant.name;
+    if (batcher && 'outcome' in result) noteStoppedUploads(result.outcome, tenant.name, batcher);
     this.metrics?.reconciled(...metricLabels(result), performance.now() - started);
     await this.finish(key, resource, result, logger);
+  }
+
+  /**
+   * Handles a resource whose Tenant cannot be used. A deletion that needs nothing from ISC
+   * (see releaseWithoutTenant) releases the finalizer, and everything else waits for the Tenant.
+   */
+  private async withoutTenant(
+    resource: ServiceAccount,
+    tenant: Extract<TenantResolution, { ok: false }>,
+    logger: Logger,
+  ): Promise<ReconcileResult | { failure: Failure }> {
+    const waiting = (message: string): ReconcileResult => ({
+      outcome: { kind: 'waiting', reason: tenant.reason, message },
+      observed: {},
+      events: [],
+    });
+    const finalizers = resource.metadata.finalizers ?? [];
+    if (!resource.metadata.deletionTimestamp || !finalizers.includes(accountFinalizer)) {
+      return waiting(tenant.message);
+    }
+    const released = releaseWithoutTenant(resource, tenant);
+    if (released === undefined) {
+      return waiting(
+        `${tenant.message}. The deletion waits for the Tenant. To delete this resource without ` +
+          'touching ISC, set spec.deletionPolicy to Orphan',
+      );
+    }
+    try {
+      await this.resources.setFinalizers(
+        resource,
+        finalizers.filter((name) => name !== accountFinalizer),
+      );
+    } catch (error) {
+      return { failure: classifyFailure(error) };
+    }
+    this.pendingDeletes.delete(resource.metadata.uid ?? '');
+    logger.info(
+      { tenantReason: tenant.reason, detail: released },
+      'finalizer removed without contacting ISC',
+    );
+    return {
+      outcome: { kind: 'resource-updated' },
+      observed: {},
+      events: [{ type: 'Normal', reason: 'OrphanedAccount', message: released }],
+    };
   }
 
   /** Maps a reconcile result to status, log line and requeue. */
@@ -558,6 +602,7 @@ export class ServiceAccountController {
         apiVersion: connection.client.apiVersion,
         clientId,
         clientSecret,
+        credential: `Secret ${namespace}/${ref.name} (spec.bootstrapCredentialsSecretRef)`,
         logger: this.logger.child({ component: 'isc-client', credential: 'service-account' }),
         ...(this.metrics ? { observer: this.metrics } : {}),
       }),
@@ -589,6 +634,7 @@ export class ServiceAccountController {
       apiVersion: connection.client.apiVersion,
       clientId,
       clientSecret,
+      credential: `Secret ${namespace}/${secretName}`,
       logger: this.logger.child({ component: 'isc-client', credential: 'token-check' }),
       ...(this.metrics ? { observer: this.metrics } : {}),
     });
@@ -717,6 +763,17 @@ function snapshotLookup(accounts: AccountIndex) {
     }
     return matches[0];
   };
+}
+
+/**
+ * Appends why uploads are stopped to the message of a resource that waits for an upload,
+ * because that wait lasts until a person acts on the Tenant.
+ */
+function noteStoppedUploads(outcome: Outcome, tenantName: string, batcher: CsvBatcher): void {
+  const stall = batcher.stalledReason;
+  if (stall === undefined || outcome.kind !== 'waiting') return;
+  if (outcome.reason !== 'WaitingForUpload' && outcome.reason !== 'DeletingAccount') return;
+  outcome.message += `; uploads stopped: Tenant ${tenantName} is Stalled (${stall})`;
 }
 
 /**

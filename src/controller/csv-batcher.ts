@@ -103,6 +103,7 @@ export class CsvBatcher {
   private retryDelayMs: number | undefined;
   private stopped = false;
   private schemaRead = false;
+  private stall: string | undefined;
   private snapshot: { index: AccountIndex; at: number; connection: TenantConnection } | undefined;
   windowMs = 10_000;
   maxDeletePercent = 10;
@@ -128,6 +129,14 @@ export class CsvBatcher {
     this.waiting.set(uid, objectKey(resource));
     this.collect();
     return 'scheduled';
+  }
+
+  /**
+   * Reason that stops uploads until a person acts, as the Tenant's Stalled condition shows it
+   * (SchemaMismatch, UnsafeUpload, UploadWarning, UploadFailed); undefined while uploads go out.
+   */
+  get stalledReason(): string | undefined {
+    return this.stall;
   }
 
   /** False while an upload that carries the resource's row runs, so its outcome is unknown. */
@@ -404,6 +413,14 @@ export class CsvBatcher {
 
   /** Passes a report on; a failure to record it is logged and does not undo the batch. */
   private async report(report: BatchReport): Promise<void> {
+    // Mirrors the Tenant's Stalled condition that the report sets or clears. A failed upload
+    // call leaves it as it was.
+    if (report.kind === 'refused') this.stall = report.reason;
+    else if (report.kind === 'unchanged') this.stall = undefined;
+    else if (report.kind === 'uploaded') {
+      if (report.result === 'SUCCESS') this.stall = undefined;
+      else this.stall = report.result === 'WARNING' ? 'UploadWarning' : 'UploadFailed';
+    }
     try {
       await this.options.report(report);
     } catch (error) {

@@ -32,13 +32,18 @@ export function classifyFailure(error: unknown): Failure {
             ? { retryAfterMs: error.retryAfterMs }
             : {}),
         };
-      case 'unauthorized':
+      case 'unauthorized': {
         // Credentials are often rotated while the operator runs, so keep retrying with backoff.
+        const credential = error instanceof IscApiError ? error.credential : undefined;
         return {
           kind: 'transient',
           reason: 'Unauthorized',
-          message: `${error.message}; check the ISC client id and secret`,
+          message:
+            credential === undefined
+              ? `${error.message}; check the ISC client id and secret`
+              : `${error.message}; check the ISC client id and secret in ${credential}`,
         };
+      }
       case 'forbidden':
         return {
           kind: 'terminal',

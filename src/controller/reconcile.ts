@@ -197,8 +197,11 @@ export async function reconcileServiceAccount(
       message:
         `ServiceAccount ${rival.metadata.namespace}/${rival.metadata.name} already claims ` +
         (rival.spec.accountId?.toLowerCase() === accountId.toLowerCase()
-          ? `account id "${rival.spec.accountId}"; choose another accountId`
-          : `account name "${accountNameOf(rival)}"; choose another spec.name`),
+          ? `account id "${rival.spec.accountId}". spec.accountId is immutable, so delete this ` +
+            'resource and create it again with another spec.accountId'
+          : `account name "${accountNameOf(rival)}". The name (spec.name, else metadata.name) ` +
+            'is immutable, so delete this resource and create it again with another spec.name ' +
+            'or metadata.name'),
     });
   }
 
@@ -637,6 +640,39 @@ async function observe(deps: ReconcileDeps, resource: ServiceAccount): Promise<R
     message: `account ${account.id} exists on source "${source.name}" (observed, not managed)`,
     ...(drift === undefined ? {} : { drift }),
   });
+}
+
+/**
+ * Decides whether a deleting resource may drop its finalizer while its Tenant cannot be used,
+ * because the deletion needs nothing from ISC: deletionPolicy Orphan, managementPolicy
+ * ObserveOnly, or no account, PAT or user level that this resource created or adopted. Returns the
+ * message of the Event that records the release, or undefined when the deletion needs ISC.
+ */
+export function releaseWithoutTenant(
+  resource: ServiceAccount,
+  tenant: { name: string | undefined; reason: string },
+): string | undefined {
+  const account = resource.spec.accountId ? `account ${resource.spec.accountId}` : 'any account';
+  const unused =
+    `removed the finalizer without contacting ISC, because Tenant "${tenant.name ?? 'default'}" ` +
+    `is not usable (${tenant.reason})`;
+  if (!wantsDeletion(resource)) {
+    return `deletionPolicy Orphan: left ${account} in ISC and ${unused}`;
+  }
+  if (resource.spec.managementPolicy === 'ObserveOnly') {
+    return `managementPolicy ObserveOnly: left ${account} in ISC and ${unused}`;
+  }
+  // A recorded create request, even an old one, may have created the account, and the PATs
+  // and user levels this resource added must be revoked and withdrawn. All of these need ISC.
+  const status = resource.status;
+  const mayOwn =
+    status?.accountOwned === true ||
+    Boolean(status?.accountCreateRequestedAt) ||
+    (status?.userLevelsAdded?.length ?? 0) > 0 ||
+    (status?.tokens?.length ?? 0) > 0 ||
+    status?.bootstrapCredentials?.previousId !== undefined;
+  if (mayOwn) return undefined;
+  return `this resource never created or adopted an account, so nothing in ISC is deleted; ${unused}`;
 }
 
 /**

@@ -298,6 +298,7 @@ export class TenantController {
       apiVersion: tenant.spec.apiVersion ?? 'v2025',
       clientId: await read('clientId'),
       clientSecret: await read('clientSecret'),
+      credential: `Secret ${ref.namespace}/${ref.name} (the Tenant's spec.credentialsSecretRef)`,
       sourceName: tenant.spec.source?.name ?? 'Service Accounts',
       identityProfileName: tenant.spec.identityProfile?.name ?? 'Service Accounts',
       ownerIdentityId: tenant.spec.owner?.identityId,

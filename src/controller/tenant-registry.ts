@@ -14,6 +14,8 @@ export interface TenantSettings {
   apiVersion: IscApiVersion;
   clientId: string;
   clientSecret: string;
+  /** Source of the client id and secret, such as `Secret ns/name`, named when ISC rejects them. */
+  credential?: string | undefined;
   sourceName: string;
   identityProfileName: string;
   ownerIdentityId: string | undefined;
@@ -90,6 +92,7 @@ export function connectTenant(
     apiVersion: settings.apiVersion,
     clientId: settings.clientId,
     clientSecret: settings.clientSecret,
+    credential: settings.credential,
     rateLimit: settings.rateLimitPer10s,
     rateLimitWindowMs: 10_000,
     logger: logger.child({ component: 'isc-client' }),
@@ -182,8 +185,8 @@ export class TenantRegistry {
         name,
         reason: 'TenantNotFound',
         message:
-          'several Tenants carry the annotation isc.sailpoint/default-tenant="true"; keep it on ' +
-          'one, or set spec.tenantRef',
+          'several Tenants carry the annotation isc.sailpoint/default-tenant="true"; keep it ' +
+          'on one Tenant only',
       };
     }
     const entry = this.entries.get(name);
@@ -192,7 +195,9 @@ export class TenantRegistry {
         ok: false,
         name,
         reason: 'TenantNotFound',
-        message: `Tenant "${name}" does not exist; create it or set spec.tenantRef`,
+        message:
+          `Tenant "${name}" does not exist. Create it, or, since spec.tenantRef is immutable, ` +
+          'delete this resource and create it again with another spec.tenantRef',
       };
     }
     if (!entry.ready || !entry.connection) {

@@ -12,6 +12,11 @@ export interface IscClientOptions {
   /** Client id and secret of a personal access token (user context, not an API client). */
   clientId: string;
   clientSecret: string;
+  /**
+   * Source of the client id and secret, such as `Secret team-a/audit01-pat`. Errors the client
+   * raises carry it, so that a rejected credential names the Secret to fix.
+   */
+  credential?: string | undefined;
   apiVersion?: IscApiVersion;
   /** Request starts allowed per `rateLimitWindowMs`; ISC's gateway default is 100 per 10 s. */
   rateLimit?: number;
@@ -72,6 +77,7 @@ export class IscClient {
   readonly apiVersion: IscApiVersion;
   private readonly clientId: string;
   private readonly clientSecret: string;
+  private readonly credential: string | undefined;
   private readonly http: Got;
   private readonly limiter: SlidingWindowLimiter;
   private readonly maxRetries: number;
@@ -85,6 +91,7 @@ export class IscClient {
     this.apiVersion = options.apiVersion ?? 'v2025';
     this.clientId = options.clientId;
     this.clientSecret = options.clientSecret;
+    this.credential = options.credential;
     this.maxRetries = options.maxRetries ?? 4;
     this.logger = options.logger;
     this.observer = options.observer;
@@ -261,6 +268,7 @@ export class IscClient {
         path,
         detail: parseIscErrorBody(response.body),
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        credential: this.credential,
       });
     }
     return {
@@ -321,6 +329,7 @@ export class IscClient {
           method: 'POST',
           path: '/oauth/token',
           detail: parseIscErrorBody(response.body),
+          credential: this.credential,
         });
       }
 

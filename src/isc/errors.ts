@@ -31,6 +31,8 @@ export class IscApiError extends Error {
   readonly path: string;
   readonly detail: IscErrorDetail;
   readonly retryAfterMs: number | undefined;
+  /** Source of the client's credential, such as `Secret ns/name`, when the caller gave one. */
+  readonly credential: string | undefined;
 
   constructor(init: {
     status: number;
@@ -38,6 +40,7 @@ export class IscApiError extends Error {
     path: string;
     detail: IscErrorDetail;
     retryAfterMs?: number;
+    credential?: string | undefined;
   }) {
     const summary = init.detail.messages[0] ?? init.detail.detailCode ?? 'no message';
     super(`ISC ${init.method} ${init.path} failed with HTTP ${init.status}: ${summary}`);
@@ -47,6 +50,7 @@ export class IscApiError extends Error {
     this.path = init.path;
     this.detail = init.detail;
     this.retryAfterMs = init.retryAfterMs;
+    this.credential = init.credential;
   }
 
   get kind(): IscErrorKind {

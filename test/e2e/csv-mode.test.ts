@@ -298,6 +298,22 @@ test('namespace deletion is refused by the guard', async () => {
       ? true
       : undefined;
   });
+  await waitFor(
+    'a deleting resource to say that uploads stopped',
+    async () => {
+      const resources = await listResources('bulk');
+      return resources.some((resource) => {
+        const ready = resource.status?.conditions?.find((c) => c.type === 'Ready');
+        return (
+          ready?.reason === 'DeletingAccount' &&
+          ready.message.endsWith('; uploads stopped: Tenant default is Stalled (UnsafeUpload)')
+        );
+      })
+        ? true
+        : undefined;
+    },
+    120_000,
+  );
   assert.is((await sourceAccounts()).length, before);
   await assertUnmanagedKept();
 });

@@ -23,11 +23,19 @@ import {
   type ServiceAccount,
   serviceAccountPlural,
   type Tenant,
+  tenantPlural,
   version,
 } from '../../src/kube/types.ts';
 import { credentialsNamespace, type E2eCluster, startE2eCluster } from '../support/e2e-cluster.ts';
 import { type OperatorProcess, startOperatorProcess } from '../support/operator-process.ts';
-import { createTenant as createTenantResource, getTenant } from '../support/resources.ts';
+import {
+  createTenant as createTenantResource,
+  deleteResource,
+  getResource,
+  getTenant,
+  isGone,
+  patchResource,
+} from '../support/resources.ts';
 import { scanForIssuedSecrets } from '../support/secret-scan.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -38,6 +46,7 @@ const narrow = {
   clientSecret: `n-${crypto.randomUUID()}`,
   scope: ['idn:accounts:read', 'sp:auth-user:read'],
 };
+const flaky = { clientId: 'flaky-operator', clientSecret: `f-${crypto.randomUUID()}` };
 const helpdesk = {
   clientId: 'helpdesk-operator',
   clientSecret: `h-${crypto.randomUUID()}`,
@@ -47,13 +56,14 @@ const helpdesk = {
 let e2e: E2eCluster;
 let productionTenant: RunningEmulator;
 let sandboxTenant: RunningEmulator;
+let flakyTenant: RunningEmulator;
 let kubeConfig: KubeConfig;
 let customObjects: CustomObjectsApi;
 let core: CoreV1Api;
 let operator: OperatorProcess;
 
 test.before(async () => {
-  e2e = await startE2eCluster({ production, sandbox, helpdesk, narrow });
+  e2e = await startE2eCluster({ production, sandbox, helpdesk, narrow, flaky });
   ({ kubeConfig, customObjects, core } = e2e);
   productionTenant = await startEmulator({
     clients: [production, helpdesk, narrow],
@@ -72,6 +82,7 @@ test.before(async () => {
     },
   });
   sandboxTenant = await startEmulator({ clients: [sandbox], asyncDelayMs: 100 });
+  flakyTenant = await startEmulator({ clients: [flaky], asyncDelayMs: 100 });
   operator = startOperatorProcess({
     KUBECONFIG: e2e.cluster.kubeconfigPath,
     OPERATOR_RESYNC_SECONDS: '3',
@@ -85,6 +96,7 @@ test.after(async () => {
   await operator?.stop();
   await productionTenant?.close();
   await sandboxTenant?.close();
+  await flakyTenant?.close();
   await e2e?.cluster.stop();
 });
 
@@ -291,6 +303,11 @@ test('missing tenant is reported', async () => {
   const lost = await serviceAccountReason('lost-bot', 'TenantNotFound');
   const ready = lost.status?.conditions?.find((condition) => condition.type === 'Ready');
   assert.match(ready!.message, 'Tenant "nowhere" does not exist');
+  assert.match(
+    ready!.message,
+    'delete this resource and create it again with another spec.tenantRef',
+  );
+  assert.not.match(ready!.message, 'or set spec.tenantRef');
 });
 
 test('missing Secret is reported', async () => {
@@ -346,15 +363,153 @@ test('rotated Secret is picked up', async () => {
   await tenantReason('sandbox', 'Connected');
 });
 
+async function setFlakySecret(clientSecret: string) {
+  await core.patchNamespacedSecret(
+    { namespace: credentialsNamespace, name: 'flaky', body: { stringData: { clientSecret } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+/** Creates ServiceAccounts on the Tenant "flaky" and waits until each converged. */
+async function createFlakyAccounts(names: Record<string, string>) {
+  for (const [name, accountId] of Object.entries(names)) {
+    await createServiceAccount(name, {
+      accountId,
+      email: `${name}@example.com`,
+      tenantRef: { name: 'flaky' },
+    });
+  }
+  for (const name of Object.keys(names)) await serviceAccountReason(name, 'Converged');
+}
+
+async function setOrphanAndDelete(name: string) {
+  await patchResource(customObjects, 'default', name, [
+    { op: 'add', path: '/spec/deletionPolicy', value: 'Orphan' },
+  ]);
+  await deleteResource(customObjects, 'default', name);
+}
+
+async function waitGone(name: string) {
+  await waitFor(`${name} to be deleted`, () =>
+    isGone(customObjects, 'default', name).then((gone) => gone || undefined),
+  );
+}
+
+/** Waits until a deleting resource reports `reason` and returns its Ready message. */
+async function deletionWaits(name: string, reason: string): Promise<string> {
+  const waiting = await waitFor(`${name} to wait for its Tenant while deleting`, async () => {
+    const resource = await getResource(customObjects, 'default', name);
+    const ready = resource.status?.conditions?.find((condition) => condition.type === 'Ready');
+    const waits = resource.metadata.deletionTimestamp && ready?.reason === reason;
+    return waits && ready.message.includes('deletionPolicy') ? ready : undefined;
+  });
+  return waiting.message;
+}
+
+async function orphanEvent(name: string): Promise<string | undefined> {
+  const events = await core.listNamespacedEvent({ namespace: 'default' });
+  const event = events.items.find(
+    (item) => item.involvedObject.name === name && item.reason === 'OrphanedAccount',
+  );
+  return event?.message;
+}
+
+test('orphan deletion skips an unavailable tenant', async () => {
+  await createTenant('flaky', flakyTenant.url, 'flaky');
+  await tenantReason('flaky', 'Connected');
+  await createFlakyAccounts({ 'down-orphan': 'SA-F1', 'down-kept': 'SA-F2' });
+
+  flakyTenant.setFaults({ errors: [{ status: 503 }] });
+  try {
+    await tenantReason('flaky', 'IscUnavailable');
+    await serviceAccountReason('down-orphan', 'TenantNotReady');
+    await serviceAccountReason('down-kept', 'TenantNotReady');
+    await setOrphanAndDelete('down-orphan');
+    await deleteResource(customObjects, 'default', 'down-kept');
+
+    await waitGone('down-orphan');
+    const event = await orphanEvent('down-orphan');
+    assert.match(event ?? '', 'deletionPolicy Orphan: left account SA-F1');
+    const message = await deletionWaits('down-kept', 'TenantNotReady');
+    assert.match(message, 'The deletion waits for the Tenant');
+    assert.match(message, 'set spec.deletionPolicy to Orphan');
+  } finally {
+    // Later tests need the tenant back, also when this one fails.
+    flakyTenant.clearFaults();
+  }
+
+  await waitGone('down-kept');
+  const api = apiOf(flakyTenant, flaky);
+  assert.is((await accountsWithId(api, 'SA-F1')).length, 1, 'the Orphan account SA-F1 is gone');
+  assert.is((await accountsWithId(api, 'SA-F2')).length, 0, 'SA-F2 was not deleted');
+});
+
+test('orphan deletion skips a rejected credential', async () => {
+  await tenantReason('flaky', 'Connected');
+  await createFlakyAccounts({ 'denied-orphan': 'SA-F3', 'denied-kept': 'SA-F4' });
+
+  await setFlakySecret('revoked');
+  try {
+    const tenant = await tenantReason('flaky', 'Unauthorized');
+    const tenantReady = tenant.status?.conditions?.find((condition) => condition.type === 'Ready');
+    assert.match(
+      tenantReady!.message,
+      `check the ISC client id and secret in Secret ${credentialsNamespace}/flaky`,
+    );
+    await serviceAccountReason('denied-orphan', 'TenantNotReady');
+    await serviceAccountReason('denied-kept', 'TenantNotReady');
+    await setOrphanAndDelete('denied-orphan');
+    await deleteResource(customObjects, 'default', 'denied-kept');
+
+    await waitGone('denied-orphan');
+    await deletionWaits('denied-kept', 'TenantNotReady');
+  } finally {
+    await setFlakySecret(flaky.clientSecret);
+  }
+  await waitGone('denied-kept');
+  const api = apiOf(flakyTenant, flaky);
+  assert.is((await accountsWithId(api, 'SA-F3')).length, 1, 'the Orphan account SA-F3 is gone');
+  assert.is((await accountsWithId(api, 'SA-F4')).length, 0, 'SA-F4 was not deleted');
+});
+
+test('orphan deletion skips a deleted tenant', async () => {
+  await tenantReason('flaky', 'Connected');
+  await createFlakyAccounts({ 'lost-orphan': 'SA-F5', 'lost-kept': 'SA-F6' });
+
+  await customObjects.deleteClusterCustomObject({
+    group,
+    version,
+    plural: tenantPlural,
+    name: 'flaky',
+  });
+  await serviceAccountReason('lost-orphan', 'TenantNotFound');
+  await serviceAccountReason('lost-kept', 'TenantNotFound');
+  await setOrphanAndDelete('lost-orphan');
+  await deleteResource(customObjects, 'default', 'lost-kept');
+
+  await waitGone('lost-orphan');
+  const message = await deletionWaits('lost-kept', 'TenantNotFound');
+  assert.match(message, 'Tenant "flaky" does not exist');
+  assert.match(message, 'set spec.deletionPolicy to Orphan');
+
+  await patchResource(customObjects, 'default', 'lost-kept', [
+    { op: 'add', path: '/spec/deletionPolicy', value: 'Orphan' },
+  ]);
+  await waitGone('lost-kept');
+  const api = apiOf(flakyTenant, flaky);
+  assert.is((await accountsWithId(api, 'SA-F5')).length, 1, 'the Orphan account SA-F5 is gone');
+  assert.is((await accountsWithId(api, 'SA-F6')).length, 1, 'SA-F6 was deleted');
+});
+
 test('operator log has no tenant secret', () => {
   const output = operator.output();
-  for (const credential of [production, sandbox, helpdesk, narrow]) {
+  for (const credential of [production, sandbox, helpdesk, narrow, flaky]) {
     assert.not.ok(output.includes(credential.clientSecret), `${credential.clientId} secret logged`);
   }
 });
 
 test('logs, Events and status hold no issued secret', async () => {
-  for (const tenant of [productionTenant, sandboxTenant]) {
+  for (const tenant of [productionTenant, sandboxTenant, flakyTenant]) {
     const scan = await scanForIssuedSecrets({
       emulatorUrl: tenant.url,
       kubeConfig,
@@ -368,6 +523,7 @@ test('logs, Events and status hold no issued secret', async () => {
 test('emulators saw no contract violation', () => {
   assert.equal(productionTenant.contractViolations, []);
   assert.equal(sandboxTenant.contractViolations, []);
+  assert.equal(flakyTenant.contractViolations, []);
 });
 
 test.run();

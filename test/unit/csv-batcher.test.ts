@@ -264,6 +264,7 @@ test('guard refuses a mass removal', async () => {
   assert.is(refusal?.kind === 'refused' && refusal.reason, 'UnsafeUpload');
   assert.match(refusal?.kind === 'refused' ? refusal.message : '', '5 of the source');
   assert.is(accounts.length, 10);
+  assert.is(batcher.stalledReason, 'UnsafeUpload');
 });
 
 test('raised guard retries at once', async () => {
@@ -302,11 +303,13 @@ test('raised guard retries at once', async () => {
   batcher.submit(resources[0]!, true);
   await settle();
   assert.is(tenant.uploads.length, 0);
+  assert.is(batcher.stalledReason, 'UnsafeUpload');
   batcher.configure(20, 100);
   await settle();
   batcher.stop();
   assert.is(tenant.uploads.length, 1);
   assert.is(accounts.length, 0);
+  assert.is(batcher.stalledReason, undefined, 'a landed upload ends the stall');
 });
 
 test('guard allows a removal within the share', async () => {

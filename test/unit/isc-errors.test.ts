@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { classifyFailure } from '../../src/controller/errors.ts';
 import { IscApiError, kindForStatus, parseIscErrorBody } from '../../src/isc/errors.ts';
 
 const bodies: Array<[string, string | undefined, { detailCode?: string; message?: string }]> = [
@@ -65,6 +66,28 @@ test('error message names call and status', () => {
   });
   assert.is(error.message, 'ISC GET /v2025/accounts/x failed with HTTP 404: not found');
   assert.is(error.kind, 'not-found');
+});
+
+test('rejected credential names its Secret', () => {
+  const rejected = (credential?: string) =>
+    new IscApiError({
+      status: 401,
+      method: 'POST',
+      path: '/oauth/token',
+      detail: { messages: ['Bad credentials'] },
+      credential,
+    });
+  const named = classifyFailure(rejected('Secret team-a/audit01-pat'));
+  assert.is(named.kind === 'transient' && named.reason, 'Unauthorized');
+  assert.match(
+    named.kind === 'transient' ? named.message : '',
+    'check the ISC client id and secret in Secret team-a/audit01-pat',
+  );
+  const unnamed = classifyFailure(rejected());
+  assert.match(
+    unnamed.kind === 'transient' ? unnamed.message : '',
+    'check the ISC client id and secret',
+  );
 });
 
 test.run();

@@ -4,7 +4,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ReconcileDeps, reconcileServiceAccount } from '../../src/controller/reconcile.ts';
+import {
+  type ReconcileDeps,
+  reconcileServiceAccount,
+  releaseWithoutTenant,
+} from '../../src/controller/reconcile.ts';
 import { IscAmbiguousError, IscApiError, IscNetworkError } from '../../src/isc/errors.ts';
 import type { Account } from '../../src/isc/types.ts';
 import { SecretConflictError } from '../../src/kube/client.ts';
@@ -1012,7 +1016,31 @@ test('rival ids differing in case collide', async () => {
   });
   const { outcome } = await reconcileServiceAccount(deps(recorder, { peers: [older] }), resource());
   assert.is(outcome.kind === 'stalled' && outcome.reason, 'DuplicateAccountId');
+  assert.match(
+    outcome.kind === 'stalled' ? outcome.message : '',
+    'spec.accountId is immutable, so delete this resource and create it again with another ' +
+      'spec.accountId',
+  );
   assert.equal(recorder.calls, []);
+});
+
+test('rival name asks for a new resource', async () => {
+  const recorder: Recorder = { calls: [], statusPatches: [] };
+  const older = resource({
+    metadata: {
+      ...resource().metadata,
+      name: 'first',
+      uid: 'older',
+      creationTimestamp: new Date('2025-01-01'),
+    },
+    spec: { accountId: 'SA-OTHER', name: 'audit01', email: 'x@example.com' },
+  });
+  const { outcome } = await reconcileServiceAccount(deps(recorder, { peers: [older] }), resource());
+  const message = outcome.kind === 'stalled' ? outcome.message : '';
+  assert.is(outcome.kind === 'stalled' && outcome.reason, 'DuplicateAccountId');
+  assert.match(message, 'already claims account name "audit01"');
+  assert.match(message, 'delete this resource and create it again with another spec.name');
+  assert.not.match(message, 'choose another');
 });
 
 test('older observer stalls a managed duplicate', async () => {
@@ -1172,6 +1200,52 @@ test('orphan deletion keeps the PATs', async () => {
   const context = deps(recorder, { account: account(current), withBootstrap: true });
   await reconcileServiceAccount(context, deletingWithTokens({ deletionPolicy: 'Orphan' }));
   assert.equal(recorder.calls, ['setFinalizers']);
+});
+
+test('release without tenant follows policy and markers', () => {
+  const tenant = { name: 'default', reason: 'IscUnavailable' };
+  const deleting = (spec: Partial<ServiceAccount['spec']>, status: ServiceAccountStatus = {}) =>
+    resource({
+      metadata: { ...resource().metadata, deletionTimestamp: new Date('2026-01-01T00:59:30Z') },
+      spec: { ...resource().spec, ...spec },
+      status,
+    });
+  const cases: Array<[string, ServiceAccount, string | undefined]> = [
+    ['orphan, owned', deleting({ deletionPolicy: 'Orphan' }, { accountOwned: true }), 'Orphan'],
+    [
+      'orphan, user levels added',
+      deleting(
+        { deletionPolicy: 'Orphan' },
+        { accountOwned: true, identityId: 'i-1', userLevelsAdded: ['HELPDESK'] },
+      ),
+      'Orphan',
+    ],
+    ['observe only', deleting({ managementPolicy: 'ObserveOnly' }), 'ObserveOnly'],
+    ['never created', deleting({}), 'never created or adopted'],
+    ['never created, marker null', deleting({}, { accountCreateRequestedAt: null }), 'never'],
+    ['owned', deleting({}, { accountOwned: true }), undefined],
+    [
+      'old create request',
+      deleting({}, { accountCreateRequestedAt: '2025-01-01T00:00:00Z' }),
+      undefined,
+    ],
+    ['user levels added', deleting({}, { userLevelsAdded: ['HELPDESK'] }), undefined],
+    ['PAT minted', deleting({}, { tokens: [{ name: 'reporting', id: 'pat-1' }] }), undefined],
+    [
+      'bootstrap PAT retiring',
+      deleting({}, { bootstrapCredentials: { id: 'boot-2', previousId: 'boot-1' } }),
+      undefined,
+    ],
+  ];
+  for (const [name, given, expected] of cases) {
+    const message = releaseWithoutTenant(given, tenant);
+    if (expected === undefined) {
+      assert.is(message, undefined, `${name}: released without ISC`);
+      continue;
+    }
+    assert.match(message ?? '', expected, `${name}: ${message}`);
+    assert.match(message ?? '', 'Tenant "default" is not usable (IscUnavailable)', name);
+  }
 });
 
 test('an identity converged at this generation is not read again after a restart', async () => {
