@@ -26,6 +26,7 @@ import {
   connectTenant,
   fingerprintOf,
   type TenantConnection,
+  type TenantEntry,
   type TenantRegistry,
   type TenantSettings,
 } from './tenant-registry.ts';
@@ -188,7 +189,7 @@ export class TenantController {
       settings = await this.settingsOf(tenant);
     } catch (error) {
       if (!(error instanceof SecretProblem)) throw error;
-      registry.set(name, {
+      this.setEntry(tenant, {
         connection: undefined,
         ready: false,
         reason: error.reason,
@@ -226,7 +227,7 @@ export class TenantController {
       };
       if (preflight.problems.length > 0) {
         const message = preflight.problems.join('; ');
-        registry.set(name, {
+        this.setEntry(tenant, {
           connection,
           ready: false,
           reason: 'PreflightFailed',
@@ -248,7 +249,13 @@ export class TenantController {
       const message =
         `connected as identity ${preflight.credentialIdentityId}; source ` +
         `"${objects.source.name}" and identity profile "${objects.identityProfile.name}" are in place`;
-      registry.set(name, { connection, ready: true, reason: 'Connected', message, ...resolving });
+      this.setEntry(tenant, {
+        connection,
+        ready: true,
+        reason: 'Connected',
+        message,
+        ...resolving,
+      });
       await this.writeStatus(tenant, {
         ready: true,
         reason: 'Connected',
@@ -265,7 +272,7 @@ export class TenantController {
         this.queue.addAfter(name, 100);
         return;
       }
-      registry.set(name, {
+      this.setEntry(tenant, {
         connection,
         ready: false,
         reason: failure.reason,
@@ -279,6 +286,19 @@ export class TenantController {
       });
       logger.warn({ reason: failure.reason, err: failure.message }, 'tenant not ready');
       this.queue.addRateLimited(name);
+    }
+  }
+
+  /**
+   * Stores the entry of a Tenant that still exists. A Tenant deleted while its check awaited
+   * ISC is removed instead, so that ServiceAccounts do not use a connection nothing checks.
+   */
+  private setEntry(tenant: Tenant, entry: TenantEntry): void {
+    const name = tenant.metadata.name;
+    if (this.informer.get(name)?.metadata.uid === tenant.metadata.uid) {
+      this.options.registry.set(name, entry);
+    } else {
+      this.options.registry.delete(name);
     }
   }
 
