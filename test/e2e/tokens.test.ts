@@ -514,6 +514,49 @@ test('lost PAT creates leave no orphan', async () => {
 
 // ---- secrets stay secret ----------------------------------------------------------------------
 
+test('rejected bootstrap credential names its Secret', async () => {
+  const wrongSecret = `wrong-${crypto.randomUUID()}`;
+  await core.createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name: 'refused-bootstrap' },
+      stringData: { clientId: 'no-such-pat', clientSecret: wrongSecret },
+    },
+  });
+  await customObjects.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: serviceAccountPlural,
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'ServiceAccount',
+      metadata: { name: 'refused' },
+      spec: {
+        accountId: 'TK-002',
+        email: 'refused@example.com',
+        invite: false,
+        bootstrapCredentialsSecretRef: { name: 'refused-bootstrap' },
+        tokens: [{ name: 'reporting', scopes: ['idn:accounts:read'], secretName: 'refused-pat' }],
+      },
+    },
+  });
+  const ready = await waitFor('refused to report Unauthorized', async () => {
+    const resource: ServiceAccount = await customObjects.getNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: serviceAccountPlural,
+      name: 'refused',
+    });
+    const condition = readyCondition(resource);
+    return condition?.reason === 'Unauthorized' ? condition : undefined;
+  });
+  assert.match(ready.message, 'HTTP 401');
+  assert.match(ready.message, `in Secret ${namespace}/refused-bootstrap`);
+  assert.not.match(ready.message, wrongSecret);
+});
+
 test('logs, Events and status hold no secret', async () => {
   const scan = await scanForIssuedSecrets({
     emulatorUrl: emulator.url,

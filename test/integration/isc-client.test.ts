@@ -70,6 +70,23 @@ test('wrong secret is an unauthorized error', async () => {
   }
 });
 
+test('rejected credential carries its source', async () => {
+  const api = new IscApi(
+    new IscClient({
+      baseUrl: emulator.url,
+      clientId: credential.clientId,
+      clientSecret: 'wrong',
+      credential: 'Secret team-a/audit01-pat',
+      logger,
+    }),
+  );
+  const error = await api.findSourceByName('x').catch((caught: unknown) => caught);
+  assert.instance(error, IscApiError);
+  assert.is((error as IscApiError).kind, 'unauthorized');
+  assert.is((error as IscApiError).credential, 'Secret team-a/audit01-pat');
+  assert.not.match((error as IscApiError).message, 'wrong');
+});
+
 test('filter survives quotes and operators in names', async () => {
   const api = makeApi();
   const tricky = 'Service "Accounts" & #1 or name eq "x" 100%';
