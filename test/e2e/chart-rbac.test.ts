@@ -340,8 +340,8 @@ test('scenario runs with chart RBAC', async () => {
 
   // A token minted and revoked: the operator reads the bootstrap Secret, finds a Secret of the
   // token's name already there, replaces it, and deletes it on revocation. The Secret created
-  // here carries the operator's labels and an ownerReference to the resource, as one the
-  // operator wrote before (for example ahead of a rotation) would; it replaces no other Secret.
+  // here carries the operator's labels and an ownerReference to the resource, like one the
+  // operator wrote before a rotation. The operator replaces no other Secret.
   const core = admin.makeApiClient(CoreV1Api);
   const current = await read();
   const identityId = current.status.identityId as string;
