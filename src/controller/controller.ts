@@ -521,7 +521,7 @@ export class ServiceAccountController {
             ),
         synced: () => this.synced,
         wake: (keys) => {
-          for (const key of keys) this.queue.add(key);
+          for (const key of keys) this.queue.addFirst(key);
         },
         report: (report) => {
           const namespace = this.registry.resolve(tenantName);
@@ -548,7 +548,7 @@ export class ServiceAccountController {
       const batch = new IdentityBatch({
         api,
         wake: (keys) => {
-          for (const woken of keys) this.queue.add(woken);
+          for (const woken of keys) this.queue.addFirst(woken);
         },
         windowMs: identityBatchWindowMs,
         maxWaitMs: identityBatchMaxWaitMs,

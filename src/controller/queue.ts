@@ -1,10 +1,12 @@
 /**
  * A work queue of object keys with the guarantees controllers rely on: a key waits in the queue
  * at most once however often it is added, and no two workers hold the same key at once. A key
- * added while it is being processed is queued again when its worker calls `done`.
+ * added while it is being processed is queued again when its worker calls `done`. Keys added
+ * with `addFirst` are handed out before keys added with `add`.
  */
 export class WorkQueue {
   private readonly queue: string[] = [];
+  private readonly firstQueue: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -44,11 +46,33 @@ export class WorkQueue {
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.firstQueue.length + this.queue.length;
   }
 
   add(key: string): void {
     if (this.stopped || this.dirty.has(key)) return;
+    this.enqueue(key, this.queue);
+  }
+
+  /**
+   * Adds the key ahead of the keys added with `add`, or moves it there if it already waits.
+   * It is meant for a key whose pending read has just ended, so that its reconcile uses the
+   * result while it is fresh instead of waiting behind a full resync.
+   */
+  addFirst(key: string): void {
+    if (this.stopped) return;
+    if (!this.dirty.has(key)) {
+      this.enqueue(key, this.firstQueue);
+      return;
+    }
+    const index = this.queue.indexOf(key);
+    if (index >= 0) {
+      this.queue.splice(index, 1);
+      this.firstQueue.push(key);
+    }
+  }
+
+  private enqueue(key: string, lane: string[]): void {
     this.dirty.add(key);
     if (this.processing.has(key)) return;
 
@@ -58,7 +82,7 @@ export class WorkQueue {
       this.processing.add(key);
       waiter(key);
     } else {
-      this.queue.push(key);
+      lane.push(key);
     }
   }
 
@@ -122,7 +146,7 @@ export class WorkQueue {
   /** Waits for the next key; resolves `undefined` once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.stopped) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const key = this.firstQueue.shift() ?? this.queue.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);

@@ -25,6 +25,44 @@ test('queue re-adds a key added while processing', async () => {
   queue.shutdown();
 });
 
+test('addFirst goes ahead of added keys', async () => {
+  const queue = new WorkQueue();
+  queue.add('ns/a');
+  queue.add('ns/b');
+  queue.addFirst('ns/c');
+  queue.addFirst('ns/d');
+  assert.is(queue.length, 4);
+  assert.equal(
+    [await queue.get(), await queue.get(), await queue.get(), await queue.get()],
+    ['ns/c', 'ns/d', 'ns/a', 'ns/b'],
+  );
+  queue.shutdown();
+});
+
+test('addFirst moves a waiting key forward', async () => {
+  const queue = new WorkQueue();
+  queue.add('ns/a');
+  queue.add('ns/b');
+  queue.addFirst('ns/b');
+  queue.addFirst('ns/b');
+  assert.is(queue.length, 2);
+  assert.is(await queue.get(), 'ns/b');
+  assert.is(await queue.get(), 'ns/a');
+  assert.is(queue.length, 0);
+  queue.shutdown();
+});
+
+test('addFirst of a processing key waits for done', async () => {
+  const queue = new WorkQueue();
+  queue.add('ns/a');
+  const key = await queue.get();
+  queue.addFirst('ns/a');
+  assert.is(queue.length, 0);
+  queue.done(key!);
+  assert.is(await queue.get(), 'ns/a');
+  queue.shutdown();
+});
+
 test('queue hands a waiting worker the next key', async () => {
   const queue = new WorkQueue();
   const pending = queue.get();
