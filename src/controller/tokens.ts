@@ -251,7 +251,7 @@ export async function revokeTokens(
     try {
       await deletePats(own, revoked, pending, () => own.listOwnPersonalAccessTokens());
     } catch (error) {
-      if (!isRefusal(error)) throw error;
+      if (!isCredentialRejection(error)) throw error;
       problem = error.message;
     }
   }
@@ -264,7 +264,7 @@ export async function revokeTokens(
         identityId ? deps.api.listPersonalAccessTokensOf(identityId) : [],
       );
     } catch (error) {
-      if (!isRefusal(error)) throw error;
+      if (!isCredentialRejection(error)) throw error;
       const names = tokens.map((entry) => `"${entry.name}"`).join(', ') || 'the bootstrap PAT';
       return {
         kind: 'stalled',
@@ -291,8 +291,8 @@ export async function revokeTokens(
   return undefined;
 }
 
-/** True for an ISC error that says the credential may not make the call: 401 or 403. */
-function isRefusal(error: unknown): error is IscApiError {
+/** True when ISC rejected the credential for this call, with 401 or 403. */
+function isCredentialRejection(error: unknown): error is IscApiError {
   return (
     error instanceof IscApiError && (error.kind === 'unauthorized' || error.kind === 'forbidden')
   );
